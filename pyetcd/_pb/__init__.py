@@ -1,0 +1,1 @@
+"""Generated protobuf/gRPC modules (built from proto/ by setup.py; never edited by hand)."""
