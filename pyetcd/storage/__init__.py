@@ -1,0 +1,1 @@
+"""Storage: the SQLite backend (backend.py) and the MVCC key-value store (mvcc/)."""

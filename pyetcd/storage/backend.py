@@ -1,0 +1,326 @@
+"""The SQLite backend: etcd's bbolt buckets as tables of (k BLOB, v BLOB), in byte order of k.
+
+A materialised view of the raft log (DESIGN: "Durability"): writes go into one open batch
+transaction that commits every ``batch_interval`` seconds or ``batch_limit`` writes, or on
+``force_commit()``. The consistent index is written to "meta" inside the same transaction as
+the data it covers, so after a crash the backend is exactly "everything up to consistent_index"
+and the server replays the WAL from there. Commits need not be fsynced (WAL mode,
+synchronous=NORMAL keeps the file consistent; the raft WAL keeps the data durable).
+
+One connection serves reads and writes, so reads see the uncommitted batch. A lock makes the
+object safe to share between threads; iterators fetch in chunks and hold no cursor between them.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import threading
+import time
+from typing import Iterator
+
+# etcd's bucket names (server/mvcc/buckets): each is a table here.
+KEY = "key"
+META = "meta"
+LEASE = "lease"
+MEMBERS = "members"
+MEMBERS_REMOVED = "members_removed"
+CLUSTER = "cluster"
+ALARM = "alarm"
+AUTH = "auth"
+AUTH_USERS = "authUsers"
+AUTH_ROLES = "authRoles"
+BUCKETS = (KEY, META, LEASE, MEMBERS, MEMBERS_REMOVED, CLUSTER, ALARM, AUTH, AUTH_USERS, AUTH_ROLES)
+
+# meta keys, as etcd names them (server/mvcc/buckets, server/etcdserver/cindex)
+CONSISTENT_INDEX_KEY = b"consistent_index"
+TERM_KEY = b"term"
+
+_U64 = struct.Struct(">Q")
+_CHUNK = 1000
+
+
+def _quote(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bad bucket name {name!r}")
+    return '"%s"' % name
+
+
+class Backend:
+    """Buckets in one SQLite file, written through a batch transaction."""
+
+    def __init__(self, path: str, *, batch_interval: float = 0.1, batch_limit: int = 10000,
+                 buckets: tuple[str, ...] = BUCKETS):
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        self.path = path
+        self.batch_interval = batch_interval
+        self.batch_limit = batch_limit
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                     cached_statements=256)
+        self._cur = self._conn.cursor()
+        self._cur.execute("PRAGMA journal_mode=WAL")
+        self._cur.execute("PRAGMA synchronous=NORMAL")
+        self._cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        # Invariant: _in_txn <=> a BEGIN is open on _conn; _pending counts writes in it.
+        self._in_txn = False
+        self._pending = 0
+        self._txn_start = 0.0
+        self._closed = False
+        self._sql: dict[str, tuple[str, ...]] = {}
+        for b in buckets:
+            self.create_bucket(b)
+        self._ci = 0
+        self._term = 0
+        v = self.get(META, CONSISTENT_INDEX_KEY)
+        if v is not None:
+            self._ci = _U64.unpack(v)[0]
+        v = self.get(META, TERM_KEY)
+        if v is not None:
+            self._term = _U64.unpack(v)[0]
+
+    # -- buckets ------------------------------------------------------------------------
+
+    def create_bucket(self, bucket: str) -> None:
+        q = _quote(bucket)
+        with self._lock:
+            self._cur.execute(f"CREATE TABLE IF NOT EXISTS {q} (k BLOB PRIMARY KEY, v BLOB NOT NULL) "
+                              "WITHOUT ROWID")
+            self._sql[bucket] = (
+                f"INSERT OR REPLACE INTO {q} (k, v) VALUES (?, ?)",     # 0 put
+                f"SELECT v FROM {q} WHERE k = ?",                        # 1 get
+                f"DELETE FROM {q} WHERE k = ?",                          # 2 delete
+                f"SELECT k, v FROM {q} WHERE k >= ? AND k < ? ORDER BY k LIMIT ?",  # 3 range
+                f"SELECT k, v FROM {q} WHERE k >= ? ORDER BY k LIMIT ?",            # 4 open range
+                f"SELECT k, v FROM {q} WHERE k > ? AND k < ? ORDER BY k LIMIT ?",   # 5 next chunk
+                f"SELECT k, v FROM {q} WHERE k > ? ORDER BY k LIMIT ?",             # 6 next, open
+                f"DELETE FROM {q} WHERE k >= ? AND k < ?",                          # 7 delete range
+                f"SELECT k FROM {q} WHERE k >= ? AND k < ? ORDER BY k LIMIT ?",     # 8 keys
+            )
+
+    def _stmts(self, bucket: str) -> tuple[str, ...]:
+        try:
+            return self._sql[bucket]
+        except KeyError:
+            raise KeyError(f"no bucket {bucket!r}") from None
+
+    # -- batch transaction --------------------------------------------------------------
+
+    def _unsafe_begin(self) -> None:
+        self._cur.execute("BEGIN")
+        self._in_txn = True
+        self._pending = 0
+        self._txn_start = time.monotonic()
+
+    def _unsafe_wrote(self, n: int = 1) -> None:
+        self._pending += n
+        if self._pending >= self.batch_limit:
+            self._unsafe_commit()
+
+    def _unsafe_commit(self) -> None:
+        if self._in_txn:
+            self._cur.execute("COMMIT")
+            self._in_txn = False
+            self._pending = 0
+
+    def force_commit(self) -> None:
+        with self._lock:
+            self._unsafe_commit()
+
+    def commit_if_due(self) -> bool:
+        """Commit the batch if batch_interval has passed since it began. Returns whether it did."""
+        if not self._in_txn:
+            return False
+        if time.monotonic() - self._txn_start < self.batch_interval:
+            return False
+        with self._lock:
+            if not self._in_txn:
+                return False
+            self._unsafe_commit()
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Writes in the open batch (not yet committed)."""
+        return self._pending
+
+    # -- key/value access ---------------------------------------------------------------
+
+    def put(self, bucket: str, key: bytes, value: bytes) -> None:
+        sql = self._stmts(bucket)[0]
+        with self._lock:
+            if not self._in_txn:
+                self._unsafe_begin()
+            self._cur.execute(sql, (key, value))
+            self._unsafe_wrote()
+
+    def put_many(self, bucket: str, items) -> None:
+        """Put a sequence of (key, value) pairs in one statement (same batch)."""
+        sql = self._stmts(bucket)[0]
+        items = list(items)
+        if not items:
+            return
+        with self._lock:
+            if not self._in_txn:
+                self._unsafe_begin()
+            self._cur.executemany(sql, items)
+            self._unsafe_wrote(len(items))
+
+    def get(self, bucket: str, key: bytes) -> bytes | None:
+        sql = self._stmts(bucket)[1]
+        with self._lock:
+            row = self._cur.execute(sql, (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def get_many(self, bucket: str, keys: list[bytes]) -> list[bytes | None]:
+        """Values of ``keys`` (None where missing), in the order given."""
+        sql = self._stmts(bucket)[1]
+        out = []
+        with self._lock:
+            ex = self._cur.execute
+            for k in keys:
+                row = ex(sql, (k,)).fetchone()
+                out.append(None if row is None else row[0])
+        return out
+
+    def delete(self, bucket: str, key: bytes) -> None:
+        sql = self._stmts(bucket)[2]
+        with self._lock:
+            if not self._in_txn:
+                self._unsafe_begin()
+            self._cur.execute(sql, (key,))
+            self._unsafe_wrote()
+
+    def delete_many(self, bucket: str, keys) -> None:
+        sql = self._stmts(bucket)[2]
+        rows = [(k,) for k in keys]
+        if not rows:
+            return
+        with self._lock:
+            if not self._in_txn:
+                self._unsafe_begin()
+            self._cur.executemany(sql, rows)
+            self._unsafe_wrote(len(rows))
+
+    def range(self, bucket: str, start: bytes = b"", end: bytes | None = None,
+              limit: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs with start <= key < end (end None: no upper bound), in byte order.
+
+        Fetched in chunks; the lock is not held between chunks, so a writer may interleave.
+        """
+        st = self._stmts(bucket)
+        left = limit if limit > 0 else -1
+        n = _CHUNK if left < 0 else min(_CHUNK, left)
+        with self._lock:
+            if end is None:
+                rows = self._cur.execute(st[4], (start, n)).fetchall()
+            else:
+                rows = self._cur.execute(st[3], (start, end, n)).fetchall()
+        while rows:
+            yield from rows
+            if left > 0:
+                left -= len(rows)
+                if left <= 0:
+                    return
+            if len(rows) < n:
+                return
+            last = rows[-1][0]
+            n = _CHUNK if left < 0 else min(_CHUNK, left)
+            with self._lock:
+                if end is None:
+                    rows = self._cur.execute(st[6], (last, n)).fetchall()
+                else:
+                    rows = self._cur.execute(st[5], (last, end, n)).fetchall()
+
+    def keys(self, bucket: str, start: bytes, end: bytes, limit: int = 0) -> list[bytes]:
+        """Keys in [start, end) in byte order, at most limit (0: all); no values fetched."""
+        with self._lock:
+            rows = self._cur.execute(self._stmts(bucket)[8], (start, end, limit if limit > 0 else -1))
+            return [r[0] for r in rows]
+
+    def delete_range(self, bucket: str, start: bytes, end: bytes) -> None:
+        with self._lock:
+            if not self._in_txn:
+                self._unsafe_begin()
+            self._cur.execute(self._stmts(bucket)[7], (start, end))
+            self._unsafe_wrote()
+
+    # -- consistent index ---------------------------------------------------------------
+
+    @property
+    def consistent_index(self) -> int:
+        """The raft index of the last entry applied to this backend (0 if none)."""
+        return self._ci
+
+    @property
+    def term(self) -> int:
+        return self._term
+
+    def set_consistent_index(self, index: int, term: int = 0) -> None:
+        """Record the applied raft index (and its term) in the current batch transaction."""
+        with self._lock:
+            if not self._in_txn:
+                self._unsafe_begin()
+            put = self._sql[META][0]
+            self._cur.execute(put, (CONSISTENT_INDEX_KEY, _U64.pack(index)))
+            self._cur.execute(put, (TERM_KEY, _U64.pack(term)))
+            self._ci = index
+            self._term = term
+            self._unsafe_wrote()
+
+    # -- maintenance --------------------------------------------------------------------
+
+    def _pragma(self, name: str) -> int:
+        return self._cur.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def size(self) -> int:
+        """Bytes allocated by the database file (pages * page size)."""
+        with self._lock:
+            return self._pragma("page_count") * self._pragma("page_size")
+
+    def size_in_use(self) -> int:
+        """Bytes of the database in use (allocated minus free pages)."""
+        with self._lock:
+            return (self._pragma("page_count") - self._pragma("freelist_count")) * self._pragma("page_size")
+
+    def defrag(self) -> None:
+        """Rewrite the file compactly (etcd's defragment): commit, then VACUUM."""
+        with self._lock:
+            self._unsafe_commit()
+            self._cur.execute("VACUUM")
+            self._cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def snapshot(self, dest_path: str) -> None:
+        """Write a consistent copy of the committed database to dest_path (SQLite backup API)."""
+        with self._lock:
+            self._unsafe_commit()
+            tmp = dest_path + ".tmp"
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            dst = sqlite3.connect(tmp)
+            try:
+                self._conn.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dst.close()
+            os.replace(tmp, dest_path)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._unsafe_commit()
+            self._cur.close()
+            self._conn.close()
+            self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,335 @@
+"""The MVCC key-value store (etcd server/mvcc/kvstore.go, kvstore_txn.go, kvstore_compaction.go).
+
+Values live in the backend's "key" bucket under their revision key; the key index lives in
+memory and is rebuilt from the bucket on start. A write transaction gives every change main
+revision rev+1 and sub revisions 0, 1, ...; its changes become watch events at end().
+
+Locking: one re-entrant lock serialises the store. A write transaction holds it from write()
+to end(), like etcd's batch-tx lock, so readers in other threads never see half a txn.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import crc32c
+
+from pyetcd.errors import ErrCompacted, ErrFutureRev
+from pyetcd.pb import kv as mvccpb
+from pyetcd.storage import backend as bk
+from pyetcd.storage.mvcc import revision as rv
+from pyetcd.storage.mvcc.index import TreeIndex
+
+SCHEDULED_COMPACT_KEY = b"scheduledCompactRev"
+FINISHED_COMPACT_KEY = b"finishedCompactRev"
+
+_KeyValue = mvccpb.KeyValue
+_Event = mvccpb.Event
+_PUT = mvccpb.Event.PUT
+_DELETE = mvccpb.Event.DELETE
+_KEY = bk.KEY
+_META = bk.META
+_rev_to_bytes = rv.rev_to_bytes
+_tombstone_bytes = rv.tombstone_bytes
+_bytes_to_rev = rv.bytes_to_rev
+
+
+@dataclass(slots=True)
+class RangeResult:
+    kvs: list = field(default_factory=list)
+    count: int = 0
+    rev: int = 0
+
+
+def index_end(end: bytes) -> bytes | None:
+    """Client range_end -> index convention: b"" one key (None), b"\\0" no upper bound (b"")."""
+    if not end:
+        return None
+    if end == b"\x00":
+        return b""
+    return end
+
+
+class KVStore:
+    """A revisioned key-value store over a Backend."""
+
+    def __init__(self, be: bk.Backend, *, compaction_batch_limit: int = 1000, index_factory=None):
+        self._index_factory = index_factory or TreeIndex
+        self.compaction_batch_limit = compaction_batch_limit
+        self._lock = threading.RLock()
+        self._open(be)
+
+    def _open(self, be: bk.Backend) -> None:
+        self.be = be
+        self._index = self._index_factory()
+        # Invariants: _rev is the revision of the last completed write txn (1 when empty);
+        # _compact_rev is the last compaction's revision, -1 if none (etcd's compactMainRev).
+        self._rev = 1
+        self._compact_rev = -1
+        self._restore()
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def rev(self) -> int:
+        return self._rev
+
+    @property
+    def compact_rev(self) -> int:
+        return self._compact_rev
+
+    @property
+    def index(self):
+        return self._index
+
+    def key_count(self) -> int:
+        """Keys with an index entry (live or with history), for metrics."""
+        return len(self._index)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def range(self, key: bytes, end: bytes = b"", *, rev: int = 0, limit: int = 0,
+              count_only: bool = False, keys_only: bool = False) -> RangeResult:
+        with self._lock:
+            return self._range(key, end, self._rev, rev, limit, count_only, keys_only)
+
+    def _range(self, key, end, cur_rev, rev, limit, count_only, keys_only) -> RangeResult:
+        if rev > cur_rev:
+            raise ErrFutureRev
+        if rev <= 0:
+            rev = cur_rev
+        if rev < self._compact_rev:
+            raise ErrCompacted
+        iend = index_end(end)
+        if count_only:
+            return RangeResult([], self._index.count_revisions(key, iend, rev), cur_rev)
+        revs, total = self._index.revisions(key, iend, rev, limit)
+        if not revs:
+            return RangeResult([], total, cur_rev)
+        kvs = self._fetch(revs)
+        if keys_only:
+            for m in kvs:
+                m.ClearField("value")
+        return RangeResult(kvs, total, cur_rev)
+
+    def _fetch(self, revs: list) -> list:
+        vals = self.be.get_many(_KEY, [_rev_to_bytes(r) for r in revs])
+        parse = _KeyValue.FromString
+        out = []
+        for r, v in zip(revs, vals):
+            if v is None:
+                raise RuntimeError(f"mvcc: revision {r >> 32}_{r & 0xFFFFFFFF} in index but not in backend")
+            out.append(parse(v))
+        return out
+
+    def history(self, min_rev: int, max_rev: int = 0) -> list:
+        """Events with min_rev <= main revision <= max_rev (0: current), in revision order, read
+        from the backend (what a catching-up watcher needs). Caller checks compaction."""
+        with self._lock:
+            if max_rev <= 0:
+                max_rev = self._rev
+            out = []
+            parse = _KeyValue.FromString
+            for k, v in self.be.range(_KEY, rv.main_to_bytes(max(min_rev, 0)), rv.main_to_bytes(max_rev + 1)):
+                m = parse(v)
+                if rv.is_tombstone(k):
+                    m.mod_revision = _bytes_to_rev(k) >> 32
+                    out.append(_Event(type=_DELETE, kv=m))
+                else:
+                    out.append(_Event(type=_PUT, kv=m))
+            return out
+
+    # -- writes -------------------------------------------------------------------------
+
+    def write(self) -> "TxnWrite":
+        """Begin a write txn; it holds the store lock until end()."""
+        self._lock.acquire()
+        return TxnWrite(self)
+
+    def put(self, key: bytes, value: bytes, lease: int = 0):
+        """A one-op write txn. Returns (previous KeyValue or None, events)."""
+        tw = self.write()
+        try:
+            prev = tw.put(key, value, lease)
+        finally:
+            evs = tw.end()
+        return prev, evs
+
+    def delete_range(self, key: bytes, end: bytes = b""):
+        """A one-op delete txn. Returns (deleted previous KeyValues, events)."""
+        tw = self.write()
+        try:
+            prevs = tw.delete_range(key, end)
+        finally:
+            evs = tw.end()
+        return prevs, evs
+
+    # -- compaction ---------------------------------------------------------------------
+
+    def compact(self, rev: int) -> None:
+        """Compact history at ``rev`` (etcd's Compact; done synchronously here)."""
+        with self._lock:
+            self._update_compact_rev(rev)
+            self._schedule_compaction(rev)
+
+    def _update_compact_rev(self, rev: int) -> None:
+        if rev <= self._compact_rev:
+            raise ErrCompacted
+        if rev > self._rev:
+            raise ErrFutureRev
+        self._compact_rev = rev
+        # Persist the intent first, so a restart resumes an interrupted compaction.
+        self.be.put(_META, SCHEDULED_COMPACT_KEY, rv.main_rev_bytes(rev))
+        self.be.force_commit()
+
+    def _schedule_compaction(self, rev: int) -> None:
+        keep = self._index.compact(rev)
+        be = self.be
+        end = rv.main_to_bytes(rev + 1)
+        start = b""
+        limit = self.compaction_batch_limit
+        while True:
+            keys = be.keys(_KEY, start, end, limit)
+            dead = [k for k in keys if _bytes_to_rev(k) not in keep]
+            if dead:
+                be.delete_many(_KEY, dead)
+            if len(keys) < limit:
+                break
+            start = keys[-1] + b"\x00"  # just above the last key seen
+            be.force_commit()
+        be.put(_META, FINISHED_COMPACT_KEY, rv.main_rev_bytes(rev))
+
+    # -- hash ---------------------------------------------------------------------------
+
+    def hash_kv(self, rev: int = 0) -> tuple[int, int, int]:
+        """etcd's HashByRev: crc32c over the key bucket up to ``rev``, skipping what compaction
+        at compact_rev has dropped. Returns (hash, current revision, compact revision)."""
+        with self._lock:
+            compact, cur = self._compact_rev, self._rev
+            if 0 < rev <= compact:
+                raise ErrCompacted
+            if rev > cur:
+                raise ErrFutureRev
+            if rev <= 0:
+                rev = cur
+            keep = self._index.keep(rev)
+            lower = compact + 1
+            h = crc32c.crc32c(b"key")
+            for k, v in self.be.range(_KEY, b"", rv.main_to_bytes(rev + 1)):
+                if keep:
+                    r = _bytes_to_rev(k)
+                    if (r >> 32) < lower and r not in keep:
+                        continue
+                h = crc32c.crc32c(k, h)
+                h = crc32c.crc32c(v, h)
+            return h, cur, compact
+
+    # -- restore ------------------------------------------------------------------------
+
+    def restore(self, be: bk.Backend) -> None:
+        """Switch to another backend (e.g. one received in a snapshot) and rebuild from it."""
+        with self._lock:
+            self._open(be)
+
+    def _restore(self) -> None:
+        be = self.be
+        v = be.get(_META, FINISHED_COMPACT_KEY)
+        if v is not None:
+            self._compact_rev = _bytes_to_rev(v) >> 32
+        v = be.get(_META, SCHEDULED_COMPACT_KEY)
+        scheduled = _bytes_to_rev(v) >> 32 if v is not None else 0
+        cur = 1
+        idx = self._index
+        parse = _KeyValue.FromString
+        restore_rev = idx.restore_rev
+        for k, v in be.range(_KEY, rv.main_to_bytes(1), None):
+            r = _bytes_to_rev(k)
+            cur = r >> 32
+            m = parse(v)
+            restore_rev(m.key, r, len(k) == 18, m.create_revision << 32, m.version)
+        # keys in [compact-N, compact] may all have been compacted away
+        self._rev = max(cur, self._compact_rev)
+        if scheduled != 0 and scheduled > self._compact_rev:
+            self._update_compact_rev(scheduled)
+            self._schedule_compaction(scheduled)
+
+
+class TxnWrite:
+    """A write transaction: every change gets main revision begin_rev + 1."""
+
+    __slots__ = ("_s", "_idx", "_be", "begin_rev", "_events", "_done")
+
+    def __init__(self, s: KVStore):
+        self._s = s
+        self._idx = s._index
+        self._be = s.be
+        self.begin_rev = s._rev
+        self._events: list = []
+        self._done = False
+
+    @property
+    def changes(self) -> int:
+        return len(self._events)
+
+    def range(self, key: bytes, end: bytes = b"", *, rev: int = 0, limit: int = 0,
+              count_only: bool = False, keys_only: bool = False) -> RangeResult:
+        """As KVStore.range, but seeing this txn's own writes (etcd's storeTxnWrite.Range)."""
+        cur = self.begin_rev + 1 if self._events else self.begin_rev
+        return self._s._range(key, end, cur, rev, limit, count_only, keys_only)
+
+    def put(self, key: bytes, value: bytes, lease: int = 0, *, prev: bool = True):
+        """Put key=value; returns the previous KeyValue (None if absent or prev=False)."""
+        r = self.begin_rev + 1
+        got = self._idx.get(key, r)
+        prev_kv = None
+        if got is not None:
+            mod, created, ver = got
+            c = created >> 32
+            if prev:
+                prev_kv = self._s._fetch([mod])[0]
+        else:
+            c = r
+            ver = 0
+        ev = _Event(type=_PUT, kv=_KeyValue(key=key, value=value, create_revision=c, mod_revision=r,
+                                             version=ver + 1, lease=lease))
+        idx_rev = (r << 32) | len(self._events)
+        self._be.put(_KEY, _rev_to_bytes(idx_rev), ev.kv.SerializeToString())
+        self._idx.put(key, idx_rev)
+        self._events.append(ev)
+        return prev_kv
+
+    def delete_range(self, key: bytes, end: bytes = b"") -> list:
+        """Delete the live keys in the range; returns their previous KeyValues in key order."""
+        cur = self.begin_rev + 1 if self._events else self.begin_rev
+        keys, revs = self._idx.range(key, index_end(end), cur)
+        if not keys:
+            return []
+        prevs = self._s._fetch(revs)
+        r = self.begin_rev + 1
+        for k in keys:
+            idx_rev = (r << 32) | len(self._events)
+            self._be.put(_KEY, _tombstone_bytes(idx_rev), _KeyValue(key=k).SerializeToString())
+            self._idx.tombstone(k, idx_rev)
+            self._events.append(_Event(type=_DELETE, kv=_KeyValue(key=k, mod_revision=r)))
+        return prevs
+
+    def end(self) -> list:
+        """Finish: bump the store revision if anything changed; returns the events in order."""
+        if self._done:
+            raise RuntimeError("write txn already ended")
+        self._done = True
+        s = self._s
+        try:
+            if self._events:
+                s._rev = self.begin_rev + 1
+        finally:
+            s._lock.release()
+        self._be.commit_if_due()
+        return self._events
+
+    def __enter__(self) -> "TxnWrite":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._done:
+            self.end()
