@@ -1,0 +1,36 @@
+"""etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact."""
+from __future__ import annotations
+
+from pyetcd.pb import raft_internal, rpc_grpc
+from pyetcd.server.apply import check
+
+from .base import Service, unary
+
+
+class KVService(Service, rpc_grpc.KVServicer):
+    @unary
+    async def Range(self, request, context):
+        check.check_range(request)
+        return self.server.applier.range(request)
+
+    @unary
+    async def Put(self, request, context):
+        check.check_put(request)
+        return await self.server.propose(raft_internal.InternalRaftRequest(put=request))
+
+    @unary
+    async def DeleteRange(self, request, context):
+        check.check_delete(request)
+        return await self.server.propose(raft_internal.InternalRaftRequest(delete_range=request))
+
+    @unary
+    async def Txn(self, request, context):
+        check.check_txn(request, self.server.cfg.max_txn_ops)
+        if check.is_txn_readonly(request):
+            return self.server.read_txn(request)
+        return await self.server.propose(raft_internal.InternalRaftRequest(txn=request))
+
+    @unary
+    async def Compact(self, request, context):
+        # Compaction is synchronous here, so `physical` needs no extra wait.
+        return await self.server.propose(raft_internal.InternalRaftRequest(compaction=request))

@@ -1,0 +1,1 @@
+"""The pyetcd member: configuration, the write path (propose, log, apply), and the apply chain."""

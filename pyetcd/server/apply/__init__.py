@@ -1,0 +1,1 @@
+"""The apply chain: turns validated client requests into MVCC operations and etcd responses."""

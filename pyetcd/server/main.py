@@ -1,0 +1,127 @@
+"""`pyetcd`: start a member with etcd's flags (`pyetcd` alone = etcd's embedded default)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from urllib.parse import urlsplit
+
+from pyetcd import ETCD_VERSION, __version__
+
+from . import config
+from .log import Logger
+
+
+def _bind_addresses(urls: list[str]) -> list[str]:
+    out = []
+    for u in urls:
+        p = urlsplit(u)
+        if p.scheme not in ("http", "https"):
+            raise config.ConfigError(f"unsupported client URL scheme {p.scheme!r} (pyetcd serves http only)")
+        if p.scheme == "https":
+            raise config.ConfigError("TLS client URLs are not implemented yet")
+        host = p.hostname or "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        out.append(f"{host}:{p.port}")
+    return out
+
+
+async def serve(cfg, lg: Logger) -> int:
+    import grpc
+
+    from pyetcd.api.cluster import ClusterService
+    from pyetcd.api.kv import KVService
+    from pyetcd.api.maintenance import MaintenanceService
+    from pyetcd.api.pending import AuthService, LeaseService, WatchService
+    from pyetcd.pb import rpc_grpc
+
+    from .member import DataDirError, EtcdServer
+
+    server = EtcdServer(cfg, lg)
+    try:
+        server.open()
+    except DataDirError as e:
+        lg.fatal("failed to start member", error=str(e))
+        return 1
+    server.start()
+    options = [
+        # etcd: max-request-bytes plus 512 KiB of gRPC overhead.
+        ("grpc.max_receive_message_length", cfg.max_request_bytes + 512 * 1024),
+        ("grpc.max_send_message_length", 2**31 - 1),
+        ("grpc.max_concurrent_streams", 2**31 - 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", int(cfg.grpc_keepalive_min_time * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.so_reuseport", 1 if cfg.socket_reuse_port else 0),
+    ]
+    if cfg.grpc_keepalive_interval > 0:
+        options.append(("grpc.keepalive_time_ms", int(cfg.grpc_keepalive_interval * 1000)))
+    if cfg.grpc_keepalive_timeout > 0:
+        options.append(("grpc.keepalive_timeout_ms", int(cfg.grpc_keepalive_timeout * 1000)))
+    g = grpc.aio.server(options=options)
+    rpc_grpc.add_KVServicer_to_server(KVService(server), g)
+    rpc_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), g)
+    rpc_grpc.add_ClusterServicer_to_server(ClusterService(server), g)
+    rpc_grpc.add_WatchServicer_to_server(WatchService(server), g)
+    rpc_grpc.add_LeaseServicer_to_server(LeaseService(server), g)
+    rpc_grpc.add_AuthServicer_to_server(AuthService(server), g)
+    try:
+        for addr in _bind_addresses(cfg.listen_client_urls):
+            g.add_insecure_port(addr)
+    except RuntimeError as e:
+        lg.fatal("failed to listen on client URLs", error=str(e), urls=cfg.listen_client_urls)
+        await server.stop()
+        return 1
+    await g.start()
+    lg.info("serving client traffic insecurely; this is strongly discouraged!",
+            address=",".join(cfg.listen_client_urls))
+    lg.info("ready to serve client requests", name=cfg.name, **{"local-member-id": f"{server.member_id:x}"})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    lg.info("received signal; shutting down")
+    await g.stop(grace=1.0)
+    await server.stop()
+    lg.info("stopped serving", name=cfg.name)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg = config.parse(argv)
+    except config.FlagError as e:
+        sys.stderr.write(f"{e}\n{config.usage()}")
+        raise SystemExit(2)
+    except config.ConfigError as e:
+        Logger().fatal("failed to verify flags", error=str(e))
+        raise SystemExit(1)
+    if cfg.help:
+        sys.stdout.write(config.usage())
+        return
+    if cfg.version:
+        sys.stdout.write(f"pyetcd Version: {__version__}\netcd API Version: {ETCD_VERSION}\n"
+                         f"Python Version: {sys.version.split()[0]}\n")
+        return
+    lg = Logger(cfg.log_level)
+    lg.info("Running: ", args=[sys.argv[0], *argv])
+    if not cfg.is_set("data-dir"):
+        lg.warn("'data-dir' was empty; using default", **{"data-dir": cfg.data_dir})
+    try:
+        bind = _bind_addresses(cfg.listen_client_urls)
+    except config.ConfigError as e:
+        lg.fatal("failed to verify flags", error=str(e))
+        raise SystemExit(1)
+    lg.info("starting a pyetcd server", **{
+        "etcd-version": ETCD_VERSION, "pyetcd-version": __version__, "name": cfg.name,
+        "data-dir": cfg.data_dir, "listen-client-urls": cfg.listen_client_urls,
+        "advertise-client-urls": cfg.advertise_client_urls, "bind": bind, "pid": os.getpid()})
+    raise SystemExit(asyncio.run(serve(cfg, lg)))
+
+
+if __name__ == "__main__":
+    main()
