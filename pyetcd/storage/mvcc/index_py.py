@@ -155,6 +155,16 @@ class TreeIndex:
     def key_index(self, key: bytes) -> KeyIndex | None:
         return self._map.get(key)
 
+    def generations(self, key: bytes) -> list | None:
+        """[(created, ver, [revs])] of the key, oldest first (for tests and debugging)."""
+        ki = self._map.get(key)
+        if ki is None:
+            return None
+        return [(g.created, g.ver, list(g.revs)) for g in ki.gens]
+
+    def keys(self) -> list:
+        return list(self._keys)
+
     def get(self, key: bytes, at: int):
         ki = self._map.get(key)
         if ki is None:
