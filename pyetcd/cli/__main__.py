@@ -1,0 +1,3 @@
+from pyetcd.cli.main import main
+
+main()

@@ -1,0 +1,219 @@
+"""The gRPC side of pyetcdctl: one channel over all --endpoints (round robin, like clientv3),
+unary calls with the command timeout, authentication token, and etcdctl's error texts."""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+
+import grpc
+
+from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, CliExit, fail
+from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
+
+# method name -> (service, response type name)
+_SERVICES = {
+    "KV": ["Range", "Put", "DeleteRange", "Txn", "Compact"],
+    "Lease": ["LeaseGrant", "LeaseRevoke", "LeaseTimeToLive", "LeaseLeases"],
+    "Cluster": ["MemberAdd", "MemberRemove", "MemberUpdate", "MemberList", "MemberPromote"],
+    "Maintenance": ["Alarm", "Status", "Defragment", "Hash", "HashKV", "MoveLeader"],
+    "Auth": ["AuthEnable", "AuthDisable", "AuthStatus", "Authenticate", "UserAdd", "UserGet",
+             "UserList", "UserDelete", "UserChangePassword", "UserGrantRole", "UserRevokeRole",
+             "RoleAdd", "RoleGet", "RoleList", "RoleDelete", "RoleGrantPermission",
+             "RoleRevokePermission"],
+}
+_RESP_NAME = {"Range": "RangeResponse", "Put": "PutResponse", "DeleteRange": "DeleteRangeResponse",
+              "Txn": "TxnResponse", "Compact": "CompactionResponse", "Alarm": "AlarmResponse",
+              "Status": "StatusResponse", "Defragment": "DefragmentResponse", "Hash": "HashResponse",
+              "HashKV": "HashKVResponse", "MoveLeader": "MoveLeaderResponse"}
+_GO_CODE = {
+    "OK": "OK", "CANCELLED": "Canceled", "UNKNOWN": "Unknown", "INVALID_ARGUMENT": "InvalidArgument",
+    "DEADLINE_EXCEEDED": "DeadlineExceeded", "NOT_FOUND": "NotFound", "ALREADY_EXISTS": "AlreadyExists",
+    "PERMISSION_DENIED": "PermissionDenied", "RESOURCE_EXHAUSTED": "ResourceExhausted",
+    "FAILED_PRECONDITION": "FailedPrecondition", "ABORTED": "Aborted", "OUT_OF_RANGE": "OutOfRange",
+    "UNIMPLEMENTED": "Unimplemented", "INTERNAL": "Internal", "UNAVAILABLE": "Unavailable",
+    "DATA_LOSS": "DataLoss", "UNAUTHENTICATED": "Unauthenticated",
+}
+
+
+class EtcdError(Exception):
+    """An RPC failure, rendered the way clientv3 + rpctypes render it."""
+
+    def __init__(self, code: str, desc: str, client_deadline: bool = False):
+        self.code, self.desc = code, desc
+        if desc.startswith("etcdserver: "):
+            msg = desc
+        elif code == "DEADLINE_EXCEEDED" and client_deadline:
+            msg = "context deadline exceeded"
+        elif code == "CANCELLED":
+            msg = "context canceled"
+        else:
+            msg = f"rpc error: code = {_GO_CODE.get(code, code)} desc = {desc}"
+        super().__init__(msg)
+
+
+def to_etcd_error(e: grpc.RpcError) -> EtcdError:
+    code = e.code().name if e.code() is not None else "UNKNOWN"
+    desc = e.details() or ""
+    client_deadline = code == "DEADLINE_EXCEEDED" and (desc in ("Deadline Exceeded", "")
+                                                       or "deadline" in desc.lower())
+    return EtcdError(code, desc, client_deadline)
+
+
+def strip_scheme(ep: str) -> tuple[str, bool]:
+    for pfx, secure in (("https://", True), ("unixs://", True), ("http://", False), ("unix://", False)):
+        if ep.startswith(pfx):
+            return ep[len(pfx):], secure
+    return ep, False
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        socket.inet_aton(host)
+        return host.count(".") == 3
+    except OSError:
+        return False
+
+
+def grpc_target(endpoints: list[str]) -> tuple[str, bool]:
+    hosts = []
+    secure = False
+    for ep in endpoints:
+        hp, sec = strip_scheme(ep)
+        secure = secure or sec
+        hosts.append(hp)
+    if len(hosts) == 1:
+        return hosts[0], secure
+    resolved = []
+    for hp in hosts:
+        host, _, port = hp.rpartition(":")
+        if not _is_ipv4(host):
+            try:
+                host = socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+            except OSError:
+                continue
+        resolved.append(f"{host}:{port}")
+    return "ipv4:" + ",".join(resolved), secure
+
+
+class Client:
+    def __init__(self, endpoints, command_timeout=5.0, dial_timeout=2.0, keepalive_time=2.0,
+                 keepalive_timeout=6.0, creds=None, user="", password=""):
+        self.endpoints = list(endpoints)
+        self.timeout = command_timeout
+        self.dial_timeout = dial_timeout
+        target, secure = grpc_target(self.endpoints)
+        opts = [("grpc.lb_policy_name", "round_robin"),
+                ("grpc.max_receive_message_length", 2**31 - 1),
+                ("grpc.max_send_message_length", 2 * 1024 * 1024 + 4096),
+                ("grpc.enable_http_proxy", 0)]
+        if keepalive_time > 0:
+            opts += [("grpc.keepalive_time_ms", int(keepalive_time * 1000)),
+                     ("grpc.keepalive_timeout_ms", int(keepalive_timeout * 1000))]
+        if secure or creds is not None:
+            self.channel = grpc.secure_channel(target, creds or grpc.ssl_channel_credentials(), opts)
+        else:
+            self.channel = grpc.insecure_channel(target, opts)
+        self._methods = {}
+        self.metadata = None
+        if user:
+            self.authenticate(user, password)
+
+    def authenticate(self, user, password):
+        try:
+            resp = self.call("Authenticate", rpc.AuthenticateRequest(name=user, password=password))
+        except EtcdError as e:
+            raise CliExit(EXIT_BAD_CONNECTION, str(e))
+        self.metadata = (("token", resp.token),)
+
+    def _method(self, name):
+        m = self._methods.get(name)
+        if m is None:
+            svc = next(s for s, ms in _SERVICES.items() if name in ms)
+            resp_t = getattr(rpc, _RESP_NAME.get(name, name + "Response"))
+            m = self.channel.unary_unary(f"/etcdserverpb.{svc}/{name}",
+                                         request_serializer=lambda r: r.SerializeToString(),
+                                         response_deserializer=resp_t.FromString)
+            self._methods[name] = m
+        return m
+
+    def call(self, name, request, timeout=None):
+        try:
+            return self._method(name)(request, timeout=timeout or self.timeout,
+                                      metadata=self.metadata, wait_for_ready=True)
+        except grpc.RpcError as e:
+            raise to_etcd_error(e) from None
+
+    def stream(self, service, name, req_iter, resp_type, timeout=None):
+        m = self.channel.stream_stream(f"/{service}/{name}",
+                                       request_serializer=lambda r: r.SerializeToString(),
+                                       response_deserializer=resp_type.FromString)
+        return m(req_iter, timeout=timeout, metadata=self.metadata, wait_for_ready=True)
+
+    def unary(self, service, name, request, resp_type, timeout=None):
+        m = self.channel.unary_unary(f"/{service}/{name}",
+                                     request_serializer=lambda r: r.SerializeToString(),
+                                     response_deserializer=resp_type.FromString)
+        try:
+            return m(request, timeout=timeout, metadata=self.metadata, wait_for_ready=True)
+        except grpc.RpcError as e:
+            raise to_etcd_error(e) from None
+
+    def server_stream(self, service, name, request, resp_type, timeout=None):
+        m = self.channel.unary_stream(f"/{service}/{name}",
+                                      request_serializer=lambda r: r.SerializeToString(),
+                                      response_deserializer=resp_type.FromString)
+        return m(request, timeout=timeout, metadata=self.metadata, wait_for_ready=True)
+
+    def close(self):
+        self.channel.close()
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def user_password(user: str, password: str, prompt_name: str = "Password: "):
+    if not user:
+        return "", ""
+    if password:
+        if ":" in user:
+            fail(EXIT_BAD_ARGS, "username contains ':' and password is also given")  # noqa
+        return user, password
+    name, sep, pw = user.partition(":")
+    if not sep:
+        try:
+            pw = getpass.getpass(prompt_name)
+        except (EOFError, OSError) as e:
+            fail(EXIT_BAD_ARGS, e)
+    return name, pw
+
+
+def client_from_flags(flags, endpoints=None) -> Client:
+    eps = endpoints if endpoints is not None else list(flags.get("endpoints"))
+    creds = None
+    cert, key, ca = flags.get("cert"), flags.get("key"), flags.get("cacert")
+    if cert and not key or key and not cert:
+        fail(EXIT_BAD_ARGS, "cert and key must be provided together" if cert else
+             "key and cert must be provided together")
+    secure = any(strip_scheme(e)[1] for e in eps) or not flags.get("insecure-transport") \
+        or bool(cert or ca)
+    if secure:
+        try:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=_read(ca) if ca else None,
+                private_key=_read(key) if key else None,
+                certificate_chain=_read(cert) if cert else None)
+        except OSError as e:
+            fail(EXIT_BAD_ARGS, e)
+    user, password = user_password(flags.get("user"), flags.get("password"))
+    if flags.get("debug"):
+        os.environ.setdefault("GRPC_VERBOSITY", "debug")
+        print(f"pyetcdctl: endpoints={eps}", file=sys.stderr)
+    return Client(eps, command_timeout=flags.get("command-timeout") / 1e9,
+                  dial_timeout=flags.get("dial-timeout") / 1e9,
+                  keepalive_time=flags.get("keepalive-time") / 1e9,
+                  keepalive_timeout=flags.get("keepalive-timeout") / 1e9,
+                  creds=creds, user=user, password=password)
