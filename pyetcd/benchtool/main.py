@@ -24,7 +24,7 @@ def _global_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--clients", type=int, default=d(1), help="Total number of gRPC clients")
     p.add_argument("--procs", type=int, default=d(0),
                    help="Worker processes the clients are spread over (0 = one per 16 clients, at most "
-                        "the CPU count, less one if the server is on loopback)")
+                        "the CPU count)")
     p.add_argument("--dial-timeout", type=float, default=d(10.0),
                    help="Seconds to wait for connections to come up")
     p.add_argument("--json", action="store_true", default=d(False),

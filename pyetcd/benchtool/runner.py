@@ -246,19 +246,12 @@ def run(module: str, args, total: int) -> report.Stats:
 
 
 def default_procs(clients: int, endpoints=()) -> int:
-    """Worker processes to use when --procs is not given.
+    """Worker processes to use when --procs is not given: one per 16 clients, at most one per CPU.
 
-    One Python process spends roughly 100-200 us of CPU per unary RPC, so it is busy at about
-    16 concurrent clients of cheap requests (bench/README.md has the measurements). Hence one
-    worker per 16 clients, at most one per CPU, and one CPU fewer when the server runs on this
-    machine (loopback endpoints): there, extra workers only take CPU from the server.
+    Measured (bench/README.md): the tool spends 150-200 us of CPU per unary RPC in one
+    process, inside grpc.aio's call machinery, so one process is busy at about 16 concurrent
+    clients. Even with the server on the same 2-core machine, 2 workers at 64 clients drove
+    etcd harder than 1 or 3. ``endpoints`` is accepted for future placement policies.
     """
     ncpu = os.cpu_count() or 1
-    local = bool(endpoints) and all(_is_loopback(e) for e in endpoints)
-    cap = max(1, ncpu - 1) if local else ncpu
-    return max(1, min(cap, -(-clients // 16)))
-
-
-def _is_loopback(endpoint: str) -> bool:
-    host = endpoint.rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.")
+    return max(1, min(ncpu, -(-clients // 16)))

@@ -59,6 +59,7 @@ def test_default_procs():
     import os
 
     ncpu = os.cpu_count() or 1
-    assert runner.default_procs(1, ["127.0.0.1:2379"]) == 1
-    assert runner.default_procs(64, ["127.0.0.1:2379"]) == max(1, min(ncpu - 1, 4))
-    assert runner.default_procs(64, ["10.0.0.1:2379"]) == min(ncpu, 4)
+    assert runner.default_procs(1) == 1
+    assert runner.default_procs(16) == 1
+    assert runner.default_procs(17) == min(ncpu, 2)
+    assert runner.default_procs(64) == min(ncpu, 4)
