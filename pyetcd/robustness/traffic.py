@@ -64,7 +64,8 @@ class Traffic:
         self.t0 = time.monotonic()
         self._next_op = 0
         self._next_watch = 0
-        self.stop = asyncio.Event()
+        self.stop = asyncio.Event()          # clients stop
+        self.stop_watch = asyncio.Event()    # then watchers ask for progress and finish
         self.last_full_watch_rev = 0   # nemesis must not compact past what the log has seen
         self._channels: dict[str, grpc.aio.Channel] = {}
 
@@ -224,7 +225,7 @@ class Traffic:
         another member from the next revision after any failure. One WatchRecord per stream."""
         pick = rnd.randrange(1000)
         nxt = start_rev
-        while not self.stop.is_set() and (until is None or self.now() < until):
+        while not self.stop_watch.is_set() and (until is None or self.now() < until):
             eps = self.endpoints()
             ep = eps[pick % len(eps)]
             pick += 1
@@ -252,7 +253,7 @@ class Traffic:
                 prev_kv=rec.prev_kv)))
             final_rev = None
             while True:
-                if final_rev is None and self.stop.is_set():
+                if final_rev is None and self.stop_watch.is_set():
                     # End of run: ask for progress; it promises all events up to its revision.
                     await call.write(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
                     final_rev = -1
@@ -265,7 +266,7 @@ class Traffic:
                     if final_rev is not None and final_rev >= 0:
                         rec.end = "end of run"
                         return
-                    if final_rev == -1 and self.now() > self._stop_at + 5:
+                    if final_rev == -1 and self.now() > self._stop_at + 10:
                         rec.end = "no progress response at end of run"
                         return
                     continue
@@ -336,5 +337,7 @@ class Traffic:
                 await nem      # faults healed before the quiet phase
             self.stop.set()
             await asyncio.gather(*clients, return_exceptions=True)
+            self._stop_at = self.now()
+            self.stop_watch.set()
             await asyncio.gather(full, extra, return_exceptions=True)
         return self.history
