@@ -2,7 +2,9 @@
 
 Each server is started in turn as a single member on loopback with the same flags and a fresh
 data directory, the workloads run against it one after the other, and the server is stopped
-before the next one starts, so the two never compete for the CPU. The table shows
+before the next one starts, so the two never compete for the CPU (or, with --interleave, both
+are up and the runs alternate between them, which evens out drifting background load on a
+shared machine). The table shows
 throughput and latency for each, and the ratios pyetcd/etcd (throughput: higher is better
 for pyetcd; p50 latency: lower is better for pyetcd).
 
@@ -41,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-space-size", type=int, default=100000, help="Key space for puts")
     p.add_argument("--repeat", type=int, default=1,
                    help="Run each workload this many times and quote the medians")
+    p.add_argument("--interleave", action="store_true",
+                   help="Keep all servers up and alternate between them run by run "
+                        "(robust to background load that drifts during the comparison)")
     p.add_argument("--workloads", default=None,
                    help="Comma-separated subset of workload names (see --list)")
     p.add_argument("--list", action="store_true", help="List the workloads and exit")
@@ -106,52 +111,104 @@ def _server_version(kind: str) -> str:
         return "?"
 
 
-def run_server(kind: str, a, names: list[str], log=print) -> dict:
-    """Start ``kind``, run the selected workloads against it, stop it. Returns name -> result."""
-    from pyetcd.testing import procs
+class Server:
+    """One started server under test: its member, the workload results so far, or its failure."""
 
-    from . import main as cli
+    def __init__(self, kind: str, a, log):
+        self.kind, self.a, self.log = kind, a, log
+        self.member = None
+        self.error: str | None = None
+        self.runs: dict[str, list[dict]] = {}
 
-    base = tempfile.mkdtemp(prefix=f"bench-{kind}-", dir=a.work_dir)
-    m = procs.member(kind, base, extra_args=shlex.split(a.server_args))
-    results: dict = {}
+    def start(self) -> bool:
+        from pyetcd.testing import procs
+
+        base = tempfile.mkdtemp(prefix=f"bench-{self.kind}-", dir=self.a.work_dir)
+        self.member = procs.member(self.kind, base, extra_args=shlex.split(self.a.server_args))
+        try:
+            self.member.start(timeout=60)
+            r = procs.etcdctl(self.member.endpoint, "put", "foo", "x" * self.a.val_size)
+            if r.returncode != 0:
+                raise RuntimeError(f"seeding key foo failed: {r.stderr.strip()}")
+        except Exception as e:  # noqa: BLE001 - report and go on with the other server
+            self.fail(f"failed to start: {e}")
+            return False
+        return True
+
+    def fail(self, msg: str) -> None:
+        self.error = msg
+        tail = self.member.log_tail(20) if self.member is not None else ""
+        self.log(f"{self.kind}: {msg}\n{tail}")
+        self.stop()
+
+    def stop(self) -> None:
+        if self.member is not None:
+            self.member.stop()
+
+    def run(self, name: str, argv: list[str]) -> None:
+        """One run of one workload; failures mark the server failed instead of raising."""
+        from . import main as cli
+
+        if self.error is not None:
+            return
+        try:
+            args = cli.build_parser().parse_args(
+                ["--endpoints", self.member.endpoint, "--procs", str(self.a.procs), *argv])
+            cli.prepare(args)
+            load = os.getloadavg()[0]
+            cpu0 = _proc_cpu_secs(self.member.proc.pid)
+            st = cli.run_workload(args)
+            cpu1 = _proc_cpu_secs(self.member.proc.pid)
+        except Exception as e:  # noqa: BLE001
+            self.fail(f"{name} failed: {e}")
+            return
+        j = st.to_json()
+        j["loadavg_1m_before"] = load
+        if cpu0 is not None and cpu1 is not None and st.total_time > 0:
+            j["server_cpu_util"] = (cpu1 - cpu0) / st.total_time
+        self.runs.setdefault(name, []).append(j)
+        self.log(f"{self.kind:>6} {name:<12} {j['requests_per_sec']:10.1f} req/s  "
+                 f"p50 {j['percentiles_secs'].get('p50', 0) * 1e3:7.2f} ms  "
+                 f"errors {j['errors']}  client CPU {_pct(j.get('client_cpu_util'))}  "
+                 f"server CPU {_pct(j.get('server_cpu_util'))}  load {load:.1f}")
+
+    def results(self) -> dict:
+        out = {name: summarize(runs) for name, runs in self.runs.items()}
+        if self.error is not None:
+            out["error"] = self.error
+        out["version"] = _server_version(self.kind)
+        return out
+
+
+def run_all(kinds: list[str], a, names: list[str], log=print) -> dict:
+    """Run the selected workloads on each server; returns kind -> name -> summary.
+
+    Sequential (default): each server is started, runs everything, and is stopped before the
+    next starts. Interleaved (--interleave): all servers are up at once (idle, a server costs
+    next to nothing) and each run of each workload alternates between them, so background
+    load that drifts during the comparison hits both sides alike.
+    """
+    wl = [(n, argv) for n, argv in workloads(a) if n in names]
+    servers = [Server(k, a, log) for k in kinds]
     try:
-        m.start(timeout=60)
-    except Exception as e:  # noqa: BLE001 - report and go on with the other server
-        log(f"{kind}: failed to start: {e}\n{m.log_tail(20)}")
-        m.stop()
-        return {"error": f"failed to start: {e}"}
-    try:
-        r = procs.etcdctl(m.endpoint, "put", "foo", "x" * a.val_size)
-        if r.returncode != 0:
-            raise RuntimeError(f"seeding key foo failed: {r.stderr.strip()}")
-        for name, argv in workloads(a):
-            if name not in names:
-                continue
-            runs = []
-            for _ in range(a.repeat):
-                args = cli.build_parser().parse_args(
-                    ["--endpoints", m.endpoint, "--procs", str(a.procs), *argv])
-                cli.prepare(args)
-                cpu0 = _proc_cpu_secs(m.proc.pid)
-                st = cli.run_workload(args)
-                cpu1 = _proc_cpu_secs(m.proc.pid)
-                j = st.to_json()
-                if cpu0 is not None and cpu1 is not None and st.total_time > 0:
-                    j["server_cpu_util"] = (cpu1 - cpu0) / st.total_time
-                runs.append(j)
-                log(f"{kind:>6} {name:<12} {j['requests_per_sec']:10.1f} req/s  "
-                    f"p50 {j['percentiles_secs'].get('p50', 0) * 1e3:7.2f} ms  "
-                    f"errors {j['errors']}  client CPU {_pct(j.get('client_cpu_util'))}  "
-                    f"server CPU {_pct(j.get('server_cpu_util'))}")
-            results[name] = summarize(runs)
-    except Exception as e:  # noqa: BLE001
-        log(f"{kind}: benchmark failed: {e}\n{m.log_tail(20)}")
-        results["error"] = str(e)
+        if a.interleave:
+            for s in servers:
+                s.start()
+            for name, argv in wl:
+                for _ in range(a.repeat):
+                    for s in servers:
+                        s.run(name, argv)
+        else:
+            for s in servers:
+                if s.start():
+                    for name, argv in wl:
+                        for _ in range(a.repeat):
+                            s.run(name, argv)
+                s.stop()
     finally:
-        m.stop()
-    results["version"] = _server_version(kind)
-    return results
+        for s in servers:
+            s.stop()
+    return {s.kind: s.results() for s in servers}
 
 
 def _pct(x) -> str:
@@ -174,6 +231,7 @@ def summarize(runs: list[dict]) -> dict:
         "errors": sum(r["errors"] for r in runs),
         "client_cpu_util": med(lambda r: r.get("client_cpu_util")),
         "server_cpu_util": med(lambda r: r.get("server_cpu_util")),
+        "loadavg_1m": med(lambda r: r.get("loadavg_1m_before")),
         "detail": runs,
     }
 
@@ -222,7 +280,8 @@ def format_table(rows: list[list[str]]) -> str:
 def format_markdown(rows: list[list[str]], meta: dict) -> str:
     out = [f"Machine: {meta['machine']['cpus']} CPUs ({meta['machine']['cpu_model'] or 'unknown'}), "
            f"{meta['machine']['platform']}, Python {meta['machine']['python']}. "
-           f"Servers: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
+           f"Servers: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ". "
+           f"Median 1-minute load average before a run: {meta['load']}.",
            "",
            "| " + " | ".join(HEADER) + " |",
            "|" + "|".join(["---"] + ["---:"] * (len(HEADER) - 1)) + "|"]
@@ -248,12 +307,12 @@ def main_args(a) -> int:
     if a.work_dir:
         os.makedirs(a.work_dir, exist_ok=True)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    results = {}
     started = time.time()
-    for kind in kinds:
-        results[kind] = run_server(kind, a, names, log)
+    results = run_all(kinds, a, names, log)
     rows = table_rows(results, names)
-    meta = {"machine": machine(), "versions": {k: results[k].get("version", "?") for k in kinds},
+    loads = [r["loadavg_1m"] for res in results.values() for r in res.values()
+             if isinstance(r, dict) and r.get("loadavg_1m") is not None]
+    meta = {"machine": machine(), "load": f"{statistics.median(loads):.1f}" if loads else "?", "versions": {k: results[k].get("version", "?") for k in kinds},
             "started": started, "options": {k: v for k, v in vars(a).items()
                                             if k not in ("module", "compare")}}
     sys.stdout.write(format_table(rows))

@@ -91,9 +91,10 @@ def test_unreachable_endpoint_fails_cleanly(capsys):
     assert "could not connect" in capsys.readouterr().err
 
 
-def test_compare_only_etcd(tmp_path, capsys):
+@pytest.mark.parametrize("mode", [[], ["--interleave"]])
+def test_compare_only_etcd(tmp_path, capsys, mode):
     md, js = tmp_path / "out.md", tmp_path / "out.json"
-    rc = compare.main(["--only", "etcd", "--total", "60", "--total-single", "10",
+    rc = compare.main([*mode, "--only", "etcd", "--total", "60", "--total-single", "10",
                        "--clients", "4", "--conns", "2", "--key-space-size", "50",
                        "--work-dir", str(tmp_path / "w"), "--markdown", str(md), "--json", str(js)])
     assert rc == 0
