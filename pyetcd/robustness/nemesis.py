@@ -64,10 +64,12 @@ def _sigstop(which):
 def _blackhole(which):
     def fault(ctx: Ctx) -> str:
         name = ctx.target(which)
+        before = ctx.cluster.net.dropped_bytes
         ctx.cluster.net.blackhole(name)
         t = ctx.pause(1.0, 3.0)
         ctx.cluster.net.heal()
-        return f"blackhole {which} {name} for {t:.1f}s"
+        return (f"blackhole {which} {name} for {t:.1f}s "
+                f"({ctx.cluster.net.dropped_bytes - before} bytes dropped)")
     return fault
 
 
@@ -76,10 +78,12 @@ def _partition(ctx: Ctx) -> str:
     ctx.rnd.shuffle(names)
     cut = ctx.rnd.randrange(1, len(names)) if len(names) > 1 else 1
     groups = [set(names[:cut]), set(names[cut:])]
+    before = ctx.cluster.net.dropped_bytes
     ctx.cluster.net.partition(groups)
     t = ctx.pause(1.0, 3.0)
     ctx.cluster.net.heal()
-    return f"partition {[sorted(g) for g in groups]} for {t:.1f}s"
+    return (f"partition {[sorted(g) for g in groups]} for {t:.1f}s "
+            f"({ctx.cluster.net.dropped_bytes - before} bytes dropped)")
 
 
 def _delay(ctx: Ctx) -> str:

@@ -37,6 +37,7 @@ class Result:
     errors: dict[str, list[str]]
     stats: dict
     report_dir: str | None = None
+    faults: list = field(default_factory=list)   # the nemesis log
 
 
 def analyse(history: History, final_rev: int | None = None,
@@ -106,6 +107,7 @@ def run_once(cfg: Config, log=print) -> Result:
     finally:
         logs = {n: m.log_tail(60) for n, m in cluster.members.items()}
         cluster.stop()
+    result.faults = history.faults
     if not result.passed or cfg.keep_passing:
         result.report_dir = report.write(cfg, history, result, logs)
     shutil.rmtree(work, ignore_errors=True)
