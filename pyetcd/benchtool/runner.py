@@ -42,11 +42,21 @@ class UnaryWorkload:
     make: Callable[[int], bytes]         # request index -> serialized request
     setup: Callable | None = None        # optional async fn(channel) run once before the barrier
 
+    async def drive(self, p: "WorkerPlan", channels, barrier) -> dict:
+        return await _run_unary(p, self, channels, barrier)
+
+
+# The contract between a workload's worker side and the parent: ``build(args)`` returns an
+# object with ``async drive(plan, channels, barrier) -> dict`` (channels already connected).
+# It prepares, awaits :func:`start_together`, runs its share (plan.lo..plan.hi, plan.clients),
+# and returns :func:`worker_result`. Streaming workloads (watch, lease keepalive) implement
+# their own drive() and get process spreading, merging and the report for free.
+
 
 @dataclass
 class WorkerPlan:
     """One worker's share of the run. Picklable: it crosses the process boundary."""
-    module: str        # dotted module with build(args) -> UnaryWorkload
+    module: str        # dotted module with build(args) -> a workload with drive()
     args: dict         # vars() of the parsed arguments
     lo: int            # request indices [lo, hi)
     hi: int
@@ -161,16 +171,28 @@ async def _run_unary(p: WorkerPlan, wl: UnaryWorkload, channels, barrier) -> dic
                 continue
             append(perf() - t0)
 
+    t = await start_together(barrier)
+    await asyncio.gather(*(client(ci) for ci in range(p.clients)))
+    return worker_result(t, per_client, errors)
+
+
+async def start_together(barrier) -> tuple[float, float]:
+    """Wait for all workers to be ready; returns the (monotonic, CPU seconds) start marks."""
     if barrier is not None:
         await asyncio.get_running_loop().run_in_executor(None, barrier.wait)
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    start = time.monotonic()
-    await asyncio.gather(*(client(ci) for ci in range(p.clients)))
+    return time.monotonic(), _cpu_secs()
+
+
+def worker_result(start: tuple[float, float], latency_chunks, errors) -> dict:
+    """What a worker sends back: raw latencies, error counts, its time span and CPU use."""
     end = time.monotonic()
-    ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    return {"lats": report.merge_latencies(per_client).tobytes(), "errors": dict(errors),
-            "start": start, "end": end, "cpu": cpu}
+    return {"lats": report.merge_latencies(latency_chunks).tobytes(), "errors": dict(errors),
+            "start": start[0], "end": end, "cpu": _cpu_secs() - start[1]}
+
+
+def _cpu_secs() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)  # all threads, gRPC's included
+    return ru.ru_utime + ru.ru_stime
 
 
 async def _worker_async(p: WorkerPlan, barrier) -> dict:
@@ -180,7 +202,7 @@ async def _worker_async(p: WorkerPlan, barrier) -> dict:
     wl = mod.build(SimpleNamespace(**p.args))
     channels = await _connect(p)
     try:
-        return await _run_unary(p, wl, channels, barrier)
+        return await wl.drive(p, channels, barrier)
     finally:
         for c in channels:
             await c.close()
