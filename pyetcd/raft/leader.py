@@ -1,5 +1,6 @@
 """Leader role: replication (MsgApp/MsgSnap), heartbeats, ReadIndex, leader transfer,
 and the leader's handling of responses (step_leader)."""
+from .describe import describe_conf_change
 from .quorum import VOTE_WON
 from .read_only import READ_ONLY_LEASE_BASED, READ_ONLY_SAFE
 from .storage import Compacted, SnapshotTemporarilyUnavailable, Unavailable
@@ -141,7 +142,8 @@ def _check_conf_change_proposals(r, m):
         elif not already_joint and wants_leave_joint:
             failed = "not in joint state; refusing empty conf change"
         if failed:
-            r.logger.info("%d ignoring conf change %r at config %r: %s", r.id, e.data,
+            r.logger.info("%d ignoring conf change %s at config %r: %s", r.id,
+                          describe_conf_change(cc2),
                           r.prs.config, failed)
             m.entries[i] = Entry(0, 0, ENTRY_NORMAL, b"")
         else:

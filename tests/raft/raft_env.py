@@ -236,6 +236,7 @@ class Env:
         if r.state != STATE_LEADER:
             self.out.append("%d is not leader" % r.id)
             return
+        self.out.append("commit:%d config:%r" % (r.raft_log.committed, r.prs.config))
         for i in sorted(r.prs.progress):
             pr = r.prs.progress[i]
             self.out.append("%d: %r" % (i, pr))
