@@ -138,7 +138,7 @@ class ProxyNet:
         try:
             sreader, swriter = await asyncio.open_connection(_LOOPBACK, self._targets[dst])
             self._conns.add(swriter)
-            state = {"src": None, "sniffed": b"", "tainted": False}
+            state = {"src_id": None, "sniffed": b"", "tainted": False}
             await asyncio.gather(self._pump(dst, state, creader, swriter, True),
                                  self._pump(dst, state, sreader, cwriter, False))
         except (OSError, asyncio.IncompleteReadError, ConnectionError):
@@ -156,13 +156,13 @@ class ProxyNet:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if inbound and state["src"] is None and len(state["sniffed"]) < 8192:
+                if inbound and state["src_id"] is None and len(state["sniffed"]) < 8192:
                     state["sniffed"] += data
                     m = _FROM_RE.search(state["sniffed"])
                     if m:
-                        with self._lock:
-                            state["src"] = self._id_to_name.get(m.group(1).decode().lower())
-                src = state["src"]
+                        state["src_id"] = m.group(1).decode().lower()
+                # Resolved on every chunk: streams often open before the ids are known.
+                src = self._id_to_name.get(state["src_id"]) if state["src_id"] else None
                 if self._blocked(src, dst):
                     state["tainted"] = True
                     self.dropped_bytes += len(data)

@@ -98,7 +98,7 @@ def run_once(cfg: Config, log=print) -> Result:
         endpoints = [cluster.members[n].endpoint for n in cluster._live()]
         final_rev = recovery.final_revision(endpoints, prefix)
         states = {ep: recovery.member_state(ep, prefix, final_rev) for ep in endpoints}
-        hashes = recovery.check_agreement(endpoints, [final_rev])
+        hashes = recovery.check_agreement(endpoints, sorted({max(2, final_rev // 2), final_rev}))
         result = analyse(history, final_rev, states, hashes)
     except Exception as e:
         if history is None:
