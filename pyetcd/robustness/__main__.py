@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from .nemesis import FAULTS, available
@@ -53,6 +54,8 @@ def parse(argv=None) -> tuple[Config, int]:
 
 def main(argv=None) -> int:
     cfg, runs = parse(argv)
+    # SIGTERM unwinds like Ctrl-C, so every started member is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = run_many(cfg, runs, log=lambda s: print(s, flush=True))
     passed = sum(r.passed for r in results)
     print(f"{passed}/{len(results)} runs passed", flush=True)
