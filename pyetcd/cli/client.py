@@ -131,7 +131,8 @@ class Client:
         m = self._methods.get(name)
         if m is None:
             svc = next(s for s, ms in _SERVICES.items() if name in ms)
-            resp_t = getattr(rpc, _RESP_NAME.get(name, name + "Response"))
+            default = ("Auth" + name if name.startswith(("User", "Role")) else name) + "Response"
+            resp_t = getattr(rpc, _RESP_NAME.get(name, default))
             m = self.channel.unary_unary(f"/etcdserverpb.{svc}/{name}",
                                          request_serializer=lambda r: r.SerializeToString(),
                                          response_deserializer=resp_t.FromString)
