@@ -10,7 +10,7 @@ from pyetcd.storage.backend import Backend
 from pyetcd.storage.mvcc import KVStore
 from pyetcd.storage.mvcc import kvstore as kvs_mod
 from pyetcd.storage.mvcc.index import NativeTreeIndex, PyTreeIndex
-from pyetcd.storage.mvcc.revision import bytes_to_rev, main_rev_bytes, rev, rev_to_bytes
+from pyetcd.storage.mvcc.revision import bytes_to_rev, main_rev_bytes, rev, rev_main, rev_to_bytes
 
 IMPLS = [pytest.param(PyTreeIndex, id="py"),
          pytest.param(NativeTreeIndex, id="native",
@@ -187,7 +187,7 @@ def test_compaction_errors_and_keep(s):
     r = s.range(b"a", b"z", rev=6)  # the compact revision itself stays readable
     assert [(m.key, m.value, m.version, m.create_revision) for m in r.kvs] == [(b"a", b"3", 3, 2)]
     # kept: a@4 (latest at 6) and a@7; dropped: a@2, a@3, d@5 and its tombstone d@6
-    assert [bytes_to_rev(k) >> 32 for k in s.be.keys("key", b"", b"\xff")] == [4, 7]
+    assert [rev_main(bytes_to_rev(k)) for k in s.be.keys("key", b"", b"\xff")] == [4, 7]
     assert s.index.generations(b"d") is None
     put(s, b"a", b"5")
     assert s.range(b"a").kvs[0].version == 5  # versions count on across compaction
@@ -219,7 +219,7 @@ def test_hash_skips_what_compaction_at_hash_rev_would_drop(s):
     put(s, b"z", b"1")   # 6
     s.compact(4)         # keeps x@3, y@4 (the latest at 4) in the bucket
     ks = s.be.keys("key", b"", b"\xff")
-    assert [bytes_to_rev(k) >> 32 for k in ks] == [3, 4, 5, 6]
+    assert [rev_main(bytes_to_rev(k)) for k in ks] == [3, 4, 5, 6]
     # at 6, y is deleted, so y@4 (below 5 and not kept at 6) is skipped; x@3 is kept at 6
     want = crc32c.crc32c(b"key")
     for k in (ks[0], ks[2], ks[3]):
@@ -273,7 +273,7 @@ def test_restart_resumes_interrupted_compaction(s, factory):
     s.be.put("meta", kvs_mod.SCHEDULED_COMPACT_KEY, main_rev_bytes(3))
     s2 = reopen(s, factory)
     assert s2.compact_rev == 3
-    assert [bytes_to_rev(k) >> 32 for k in s2.be.keys("key", b"", b"\xff")] == [3, 4]
+    assert [rev_main(bytes_to_rev(k)) for k in s2.be.keys("key", b"", b"\xff")] == [3, 4]
     assert s2.be.get("meta", kvs_mod.FINISHED_COMPACT_KEY) == main_rev_bytes(3)
     s2.be.close()
 

@@ -3,7 +3,7 @@
 Each key maps to a KeyIndex: a list of generations. A generation is one life of the key, from
 its creation (put on an absent key) to its tombstone (delete), and holds the revisions of every
 change in that life in ascending order. The last generation is the open one; it is empty while
-the key is deleted. Revisions are ints ``main << 32 | sub`` (see revision.py).
+the key is deleted. Revisions are ints ``main << 24 | sub`` (see revision.py).
 
 native/mvcc_index.pyx compiles the same logic; index.py picks whichever is available. This
 module is the reference the native one is tested and benchmarked against.
@@ -14,7 +14,7 @@ from bisect import bisect_right
 
 from sortedcontainers import SortedList
 
-_SUB_MASK = 0xFFFFFFFF
+from pyetcd.storage.mvcc.revision import SUB_BITS, SUB_MASK as _SUB_MASK
 
 
 class Generation:
@@ -75,9 +75,9 @@ class KeyIndex:
             revs = gens[cg].revs
             if not revs:
                 continue
-            if cg != last and (revs[-1] >> 32) <= at:
+            if cg != last and (revs[-1] >> SUB_BITS) <= at:
                 return None  # deleted at `at`: in the gap after this generation's tombstone
-            if (revs[0] >> 32) <= at:
+            if (revs[0] >> SUB_BITS) <= at:
                 return gens[cg]
         return None
 
@@ -85,13 +85,13 @@ class KeyIndex:
         """(modified rev, created rev, version) of the key at main revision ``at``, or None."""
         g = self.gens[-1]
         revs = g.revs
-        if revs and (revs[-1] >> 32) <= at:  # fast path: the live key at or after its last change
+        if revs and (revs[-1] >> SUB_BITS) <= at:  # fast path: the live key at or after its last change
             return revs[-1], g.created, g.ver
         g = self._find_generation(at)
         if g is None:
             return None
         revs = g.revs
-        n = bisect_right(revs, (at << 32) | _SUB_MASK) - 1
+        n = bisect_right(revs, (at << SUB_BITS) | _SUB_MASK) - 1
         if n < 0:
             return None
         return revs[n], g.created, g.ver - (len(revs) - 1 - n)
@@ -102,12 +102,12 @@ class KeyIndex:
         g = gens[0]
         # the first generation that includes `at` or was created after it
         while gi < len(gens) - 1:
-            if (g.revs[-1] >> 32) > at:
+            if (g.revs[-1] >> SUB_BITS) > at:
                 break
             gi += 1
             g = gens[gi]
         revs = g.revs
-        ri = bisect_right(revs, (at << 32) | _SUB_MASK) - 1
+        ri = bisect_right(revs, (at << SUB_BITS) | _SUB_MASK) - 1
         if ri >= 0:
             available.add(revs[ri])
         return gi, ri

@@ -19,6 +19,7 @@ from pyetcd.pb import kv as mvccpb
 from pyetcd.storage import backend as bk
 from pyetcd.storage.mvcc import revision as rv
 from pyetcd.storage.mvcc.index import TreeIndex
+from pyetcd.storage.mvcc.revision import SUB_BITS, SUB_MASK
 
 SCHEDULED_COMPACT_KEY = b"scheduledCompactRev"
 FINISHED_COMPACT_KEY = b"finishedCompactRev"
@@ -118,7 +119,7 @@ class KVStore:
         out = []
         for r, v in zip(revs, vals):
             if v is None:
-                raise RuntimeError(f"mvcc: revision {r >> 32}_{r & 0xFFFFFFFF} in index but not in backend")
+                raise RuntimeError(f"mvcc: revision {r >> SUB_BITS}_{r & SUB_MASK} in index but not in backend")
             out.append(parse(v))
         return out
 
@@ -133,7 +134,7 @@ class KVStore:
             for k, v in self.be.range(_KEY, rv.main_to_bytes(max(min_rev, 0)), rv.main_to_bytes(max_rev + 1)):
                 m = parse(v)
                 if rv.is_tombstone(k):
-                    m.mod_revision = _bytes_to_rev(k) >> 32
+                    m.mod_revision = _bytes_to_rev(k) >> SUB_BITS
                     out.append(_Event(type=_DELETE, kv=m))
                 else:
                     out.append(_Event(type=_PUT, kv=m))
@@ -218,7 +219,7 @@ class KVStore:
             for k, v in self.be.range(_KEY, b"", rv.main_to_bytes(rev + 1)):
                 if keep:
                     r = _bytes_to_rev(k)
-                    if (r >> 32) < lower and r not in keep:
+                    if (r >> SUB_BITS) < lower and r not in keep:
                         continue
                 h = crc32c.crc32c(k, h)
                 h = crc32c.crc32c(v, h)
@@ -235,18 +236,18 @@ class KVStore:
         be = self.be
         v = be.get(_META, FINISHED_COMPACT_KEY)
         if v is not None:
-            self._compact_rev = _bytes_to_rev(v) >> 32
+            self._compact_rev = _bytes_to_rev(v) >> SUB_BITS
         v = be.get(_META, SCHEDULED_COMPACT_KEY)
-        scheduled = _bytes_to_rev(v) >> 32 if v is not None else 0
+        scheduled = _bytes_to_rev(v) >> SUB_BITS if v is not None else 0
         cur = 1
         idx = self._index
         parse = _KeyValue.FromString
         restore_rev = idx.restore_rev
         for k, v in be.range(_KEY, rv.main_to_bytes(1), None):
             r = _bytes_to_rev(k)
-            cur = r >> 32
+            cur = r >> SUB_BITS
             m = parse(v)
-            restore_rev(m.key, r, len(k) == 18, m.create_revision << 32, m.version)
+            restore_rev(m.key, r, len(k) == 18, m.create_revision << SUB_BITS, m.version)
         # keys in [compact-N, compact] may all have been compacted away
         self._rev = max(cur, self._compact_rev)
         if scheduled != 0 and scheduled > self._compact_rev:
@@ -284,7 +285,7 @@ class TxnWrite:
         prev_kv = None
         if got is not None:
             mod, created, ver = got
-            c = created >> 32
+            c = created >> SUB_BITS
             if prev:
                 prev_kv = self._s._fetch([mod])[0]
         else:
@@ -292,7 +293,10 @@ class TxnWrite:
             ver = 0
         ev = _Event(type=_PUT, kv=_KeyValue(key=key, value=value, create_revision=c, mod_revision=r,
                                              version=ver + 1, lease=lease))
-        idx_rev = (r << 32) | len(self._events)
+        sub = len(self._events)
+        if sub > SUB_MASK:
+            raise ValueError("mvcc: too many changes in one write txn")
+        idx_rev = (r << SUB_BITS) | sub
         self._be.put(_KEY, _rev_to_bytes(idx_rev), ev.kv.SerializeToString())
         self._idx.put(key, idx_rev)
         self._events.append(ev)
@@ -305,9 +309,11 @@ class TxnWrite:
         if not keys:
             return []
         prevs = self._s._fetch(revs)
+        if len(self._events) + len(keys) > SUB_MASK + 1:
+            raise ValueError("mvcc: too many changes in one write txn")
         r = self.begin_rev + 1
         for k in keys:
-            idx_rev = (r << 32) | len(self._events)
+            idx_rev = (r << SUB_BITS) | len(self._events)
             self._be.put(_KEY, _tombstone_bytes(idx_rev), _KeyValue(key=k).SerializeToString())
             self._idx.tombstone(k, idx_rev)
             self._events.append(_Event(type=_DELETE, kv=_KeyValue(key=k, mod_revision=r)))

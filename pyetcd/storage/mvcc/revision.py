@@ -1,8 +1,9 @@
 """Revisions and their 17-byte backend keys (etcd server/mvcc/revision.go).
 
 A revision is (main, sub): main counts write transactions, sub the change within one. In memory
-we carry it as one int, ``main << 32 | sub`` (sub < 2**32: a txn has at most max-txn-ops
-changes), so revisions compare and sort as ints. In the backend's "key" bucket the key is
+we carry it as one int, ``main << 24 | sub``, so revisions compare and sort as ints and fit a
+signed int64 in the native index: main < 2**39 (at 100k txns/s, 170 years), sub < 2**24 changes
+in one txn (the store refuses more). In the backend's "key" bucket the key is
 8-byte big-endian main + b"_" + 8-byte big-endian sub, with b"t" appended for a tombstone, so
 byte order equals revision order.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-SUB_BITS = 32
+SUB_BITS = 24
 SUB_MASK = (1 << SUB_BITS) - 1
 REV_BYTES_LEN = 17
 MARKED_REV_BYTES_LEN = 18
