@@ -96,6 +96,7 @@ class WatchRecord:
     opened: float = 0.0
     end: str = ""
     compact_rev: int = 0
+    start_from_now: bool = False   # created with start_revision 0: start_rev is from the header
 
     def last_seen(self) -> int:
         """Highest revision this watch provably covers (events or progress notifications)."""

@@ -276,6 +276,7 @@ class Traffic:
                 if resp.created:
                     if rec.start_rev == 0:
                         rec.start_rev = resp.header.revision + 1
+                        rec.start_from_now = True
                     if resp.canceled:
                         rec.end = f"create refused: {resp.cancel_reason}"
                         return
@@ -290,6 +291,10 @@ class Traffic:
                         final_rev = resp.header.revision
                     continue
                 at = self.now()
+                first = resp.events[0].kv.mod_revision
+                if not rec.events and rec.start_from_now and first < rec.start_rev:
+                    # A write raced the created response: the watch really began earlier.
+                    rec.start_rev = first
                 for ev in resp.events:
                     put = ev.type == kvpb.Event.PUT
                     rec.events.append({
