@@ -166,11 +166,15 @@ class Server:
         j["loadavg_1m_before"] = load
         if cpu0 is not None and cpu1 is not None and st.total_time > 0:
             j["server_cpu_util"] = (cpu1 - cpu0) / st.total_time
+            if st.count:
+                # CPU per request barely moves with background load, unlike req/s.
+                j["server_cpu_us_per_req"] = (cpu1 - cpu0) / st.count * 1e6
         self.runs.setdefault(name, []).append(j)
         self.log(f"{self.kind:>6} {name:<12} {j['requests_per_sec']:10.1f} req/s  "
                  f"p50 {j['percentiles_secs'].get('p50', 0) * 1e3:7.2f} ms  "
                  f"errors {j['errors']}  client CPU {_pct(j.get('client_cpu_util'))}  "
-                 f"server CPU {_pct(j.get('server_cpu_util'))}  load {load:.1f}")
+                 f"server CPU {_pct(j.get('server_cpu_util'))} "
+                 f"({j.get('server_cpu_us_per_req', 0):.0f} us/req)  load {load:.1f}")
 
     def results(self) -> dict:
         out = {name: summarize(runs) for name, runs in self.runs.items()}
@@ -231,6 +235,7 @@ def summarize(runs: list[dict]) -> dict:
         "errors": sum(r["errors"] for r in runs),
         "client_cpu_util": med(lambda r: r.get("client_cpu_util")),
         "server_cpu_util": med(lambda r: r.get("server_cpu_util")),
+        "server_cpu_us_per_req": med(lambda r: r.get("server_cpu_us_per_req")),
         "loadavg_1m": med(lambda r: r.get("loadavg_1m_before")),
         "detail": runs,
     }
@@ -254,19 +259,21 @@ def table_rows(results: dict, names: list[str]) -> list[list[str]]:
         ev, pv = e.get(name, {}), p.get(name, {})
         rr = _ratio(pv.get("requests_per_sec"), ev.get("requests_per_sec"))
         lr = _ratio(pv.get("p50_secs"), ev.get("p50_secs"))
+        cr = _ratio(pv.get("server_cpu_us_per_req"), ev.get("server_cpu_us_per_req"))
         rows.append([name,
                      f(e, name, "requests_per_sec"), f(p, name, "requests_per_sec"),
                      "-" if rr is None else f"{rr:.2f}",
                      f(e, name, "p50_secs", 1e3, "{:.2f}"), f(p, name, "p50_secs", 1e3, "{:.2f}"),
                      "-" if lr is None else f"{lr:.2f}",
                      f(e, name, "p99_secs", 1e3, "{:.2f}"), f(p, name, "p99_secs", 1e3, "{:.2f}"),
-                     f(e, name, "server_cpu_util", 100, "{:.0f}%"),
-                     f(p, name, "server_cpu_util", 100, "{:.0f}%")])
+                     f(e, name, "server_cpu_us_per_req"), f(p, name, "server_cpu_us_per_req"),
+                     "-" if cr is None else f"{cr:.1f}"])
     return rows
 
 
 HEADER = ["workload", "etcd req/s", "pyetcd req/s", "ratio", "etcd p50 ms", "pyetcd p50 ms",
-          "p50 ratio", "etcd p99 ms", "pyetcd p99 ms", "etcd CPU", "pyetcd CPU"]
+          "p50 ratio", "etcd p99 ms", "pyetcd p99 ms", "etcd us CPU/req", "pyetcd us CPU/req",
+          "CPU ratio"]
 
 
 def format_table(rows: list[list[str]]) -> str:
@@ -288,7 +295,8 @@ def format_markdown(rows: list[list[str]], meta: dict) -> str:
     out += ["| " + " | ".join(r) + " |" for r in rows]
     out += ["", "ratio = pyetcd/etcd requests per second (higher is better for pyetcd); "
             "p50 ratio = pyetcd/etcd median latency (lower is better for pyetcd); "
-            "CPU = server CPU time per wall second (100% = one core)."]
+            "us CPU/req = server CPU time (user+system, all threads) per request, which moves "
+            "far less with background load than req/s does; CPU ratio = pyetcd/etcd."]
     return "\n".join(out) + "\n"
 
 
@@ -323,7 +331,10 @@ def main_args(a) -> int:
         ratios = {n: {"throughput": _ratio(results.get("pyetcd", {}).get(n, {}).get("requests_per_sec"),
                                            results.get("etcd", {}).get(n, {}).get("requests_per_sec")),
                       "p50": _ratio(results.get("pyetcd", {}).get(n, {}).get("p50_secs"),
-                                    results.get("etcd", {}).get(n, {}).get("p50_secs"))}
+                                    results.get("etcd", {}).get(n, {}).get("p50_secs")),
+                      "server_cpu_per_req": _ratio(
+                          results.get("pyetcd", {}).get(n, {}).get("server_cpu_us_per_req"),
+                          results.get("etcd", {}).get(n, {}).get("server_cpu_us_per_req"))}
                   for n in names}
         with open(a.json_out, "w") as f:
             json.dump({**meta, "workloads": dict(workloads(a)), "results": results,

@@ -108,6 +108,7 @@ def test_compare_only_etcd(tmp_path, capsys, mode):
         r = d["results"]["etcd"][n]
         assert r["errors"] == 0 and r["requests_per_sec"] > 0
         assert r["detail"][0]["count"] == (10 if n == "put-1" else 60)
-        assert d["ratios"][n] == {"throughput": None, "p50": None}
+        assert r["server_cpu_us_per_req"] > 0
+        assert d["ratios"][n] == {"throughput": None, "p50": None, "server_cpu_per_req": None}
     text = md.read_text()
     assert "| workload |" in text and "| put-1 |" in text
