@@ -92,7 +92,7 @@ cdef char* _put_kv(char* p, const char* k, Py_ssize_t klen, const char* v, Py_ss
     return p
 
 
-def encode_kv(bytes key, bytes value, int64_t create_revision, int64_t mod_revision,
+def encode_kv(bytes key not None, bytes value not None, int64_t create_revision, int64_t mod_revision,
               int64_t version, int64_t lease):
     """Serialized mvccpb.KeyValue, byte-identical to KeyValue(...).SerializeToString()."""
     cdef Py_ssize_t klen = PyBytes_GET_SIZE(key), vlen = PyBytes_GET_SIZE(value)
@@ -103,7 +103,7 @@ def encode_kv(bytes key, bytes value, int64_t create_revision, int64_t mod_revis
     return out
 
 
-def encode_put_event(bytes key, bytes value, int64_t create_revision, int64_t mod_revision,
+def encode_put_event(bytes key not None, bytes value not None, int64_t create_revision, int64_t mod_revision,
                      int64_t version, int64_t lease):
     """(serialized KeyValue, serialized PUT Event holding it): one encoding serves both the
     backend record and the event (which the caller parses once with Event.FromString)."""

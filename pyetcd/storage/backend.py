@@ -38,6 +38,7 @@ TERM_KEY = b"term"
 
 _U64 = struct.Struct(">Q")
 _CHUNK = 1000
+_MISSING = object()
 
 
 def _quote(name: str) -> str:
@@ -69,6 +70,7 @@ class Backend:
         self._txn_start = 0.0
         self._closed = False
         self._sql: dict[str, tuple[str, ...]] = {}
+        self._wbuf: dict[str, dict] = {}
         for b in buckets:
             self.create_bucket(b)
         self._ci = 0
@@ -87,6 +89,7 @@ class Backend:
         with self._lock:
             self._cur.execute(f"CREATE TABLE IF NOT EXISTS {q} (k BLOB PRIMARY KEY, v BLOB NOT NULL) "
                               "WITHOUT ROWID")
+            self._wbuf.setdefault(bucket, {})
             self._sql[bucket] = (
                 f"INSERT OR REPLACE INTO {q} (k, v) VALUES (?, ?)",     # 0 put
                 f"SELECT v FROM {q} WHERE k = ?",                        # 1 get
@@ -106,36 +109,58 @@ class Backend:
             raise KeyError(f"no bucket {bucket!r}") from None
 
     # -- batch transaction --------------------------------------------------------------
+    #
+    # Writes first land in a per-bucket write buffer (key -> value, None = delete; the last
+    # write of a key wins), like etcd's txWriteBuffer. Point reads look in it first; anything
+    # that scans a bucket flushes that bucket's buffer into the open SQLite transaction first.
+    # Flushing uses executemany, which costs far less per row than one execute per write.
+    # Invariants: _in_txn <=> a BEGIN is open on _conn; _pending counts the writes of the
+    # current batch (buffered or flushed), _txn_start is when its first write came.
 
-    def _unsafe_begin(self) -> None:
-        self._cur.execute("BEGIN")
-        self._in_txn = True
-        self._pending = 0
-        self._txn_start = time.monotonic()
+    def _unsafe_flush(self, bucket: str) -> None:
+        buf = self._wbuf[bucket]
+        if not buf:
+            return
+        if not self._in_txn:
+            self._cur.execute("BEGIN")
+            self._in_txn = True
+        st = self._sql[bucket]
+        puts = [(k, v) for k, v in buf.items() if v is not None]
+        if len(puts) != len(buf):
+            self._cur.executemany(st[2], [(k,) for k, v in buf.items() if v is None])
+        if puts:
+            self._cur.executemany(st[0], puts)
+        buf.clear()
+
+    def _unsafe_flush_all(self) -> None:
+        for b in self._wbuf:
+            self._unsafe_flush(b)
 
     def _unsafe_wrote(self, n: int = 1) -> None:
+        if self._pending == 0:
+            self._txn_start = time.monotonic()
         self._pending += n
         if self._pending >= self.batch_limit:
             self._unsafe_commit()
 
     def _unsafe_commit(self) -> None:
+        self._unsafe_flush_all()
         if self._in_txn:
             self._cur.execute("COMMIT")
             self._in_txn = False
-            self._pending = 0
+        self._pending = 0
 
     def force_commit(self) -> None:
         with self._lock:
             self._unsafe_commit()
 
     def commit_if_due(self) -> bool:
-        """Commit the batch if batch_interval has passed since it began. Returns whether it did."""
-        if not self._in_txn:
-            return False
-        if time.monotonic() - self._txn_start < self.batch_interval:
+        """Commit the batch if batch_interval has passed since its first write. Returns whether
+        it did."""
+        if not self._pending or time.monotonic() - self._txn_start < self.batch_interval:
             return False
         with self._lock:
-            if not self._in_txn:
+            if not self._pending:
                 return False
             self._unsafe_commit()
         return True
@@ -147,61 +172,69 @@ class Backend:
 
     # -- key/value access ---------------------------------------------------------------
 
+    def _buf(self, bucket: str) -> dict:
+        try:
+            return self._wbuf[bucket]
+        except KeyError:
+            raise KeyError(f"no bucket {bucket!r}") from None
+
     def put(self, bucket: str, key: bytes, value: bytes) -> None:
-        sql = self._stmts(bucket)[0]
+        buf = self._buf(bucket)
         with self._lock:
-            if not self._in_txn:
-                self._unsafe_begin()
-            self._cur.execute(sql, (key, value))
-            self._unsafe_wrote()
+            buf[key] = value
+            if self._pending == 0:
+                self._txn_start = time.monotonic()
+            self._pending += 1
+            if self._pending >= self.batch_limit:
+                self._unsafe_commit()
 
     def put_many(self, bucket: str, items) -> None:
-        """Put a sequence of (key, value) pairs in one statement (same batch)."""
-        sql = self._stmts(bucket)[0]
-        items = list(items)
-        if not items:
-            return
+        """Put a sequence of (key, value) pairs (same batch)."""
+        buf = self._buf(bucket)
         with self._lock:
-            if not self._in_txn:
-                self._unsafe_begin()
-            self._cur.executemany(sql, items)
-            self._unsafe_wrote(len(items))
+            n = len(buf)
+            buf.update(items)
+            self._unsafe_wrote(max(len(buf) - n, 1))
 
     def get(self, bucket: str, key: bytes) -> bytes | None:
-        sql = self._stmts(bucket)[1]
+        buf = self._buf(bucket)
         with self._lock:
-            row = self._cur.execute(sql, (key,)).fetchone()
+            v = buf.get(key, _MISSING)
+            if v is not _MISSING:
+                return v
+            row = self._cur.execute(self._sql[bucket][1], (key,)).fetchone()
         return None if row is None else row[0]
 
     def get_many(self, bucket: str, keys: list[bytes]) -> list[bytes | None]:
         """Values of ``keys`` (None where missing), in the order given."""
-        sql = self._stmts(bucket)[1]
+        buf = self._buf(bucket)
+        sql = self._sql[bucket][1]
         out = []
         with self._lock:
             ex = self._cur.execute
             for k in keys:
-                row = ex(sql, (k,)).fetchone()
-                out.append(None if row is None else row[0])
+                v = buf.get(k, _MISSING)
+                if v is _MISSING:
+                    row = ex(sql, (k,)).fetchone()
+                    v = None if row is None else row[0]
+                out.append(v)
         return out
 
     def delete(self, bucket: str, key: bytes) -> None:
-        sql = self._stmts(bucket)[2]
+        buf = self._buf(bucket)
         with self._lock:
-            if not self._in_txn:
-                self._unsafe_begin()
-            self._cur.execute(sql, (key,))
+            buf[key] = None
             self._unsafe_wrote()
 
     def delete_many(self, bucket: str, keys) -> None:
-        sql = self._stmts(bucket)[2]
-        rows = [(k,) for k in keys]
-        if not rows:
-            return
+        buf = self._buf(bucket)
         with self._lock:
-            if not self._in_txn:
-                self._unsafe_begin()
-            self._cur.executemany(sql, rows)
-            self._unsafe_wrote(len(rows))
+            n = 0
+            for k in keys:
+                buf[k] = None
+                n += 1
+            if n:
+                self._unsafe_wrote(n)
 
     def range(self, bucket: str, start: bytes = b"", end: bytes | None = None,
               limit: int = 0) -> Iterator[tuple[bytes, bytes]]:
@@ -213,6 +246,7 @@ class Backend:
         left = limit if limit > 0 else -1
         n = _CHUNK if left < 0 else min(_CHUNK, left)
         with self._lock:
+            self._unsafe_flush(bucket)
             if end is None:
                 rows = self._cur.execute(st[4], (start, n)).fetchall()
             else:
@@ -228,6 +262,7 @@ class Backend:
             last = rows[-1][0]
             n = _CHUNK if left < 0 else min(_CHUNK, left)
             with self._lock:
+                self._unsafe_flush(bucket)
                 if end is None:
                     rows = self._cur.execute(st[6], (last, n)).fetchall()
                 else:
@@ -236,14 +271,18 @@ class Backend:
     def keys(self, bucket: str, start: bytes, end: bytes, limit: int = 0) -> list[bytes]:
         """Keys in [start, end) in byte order, at most limit (0: all); no values fetched."""
         with self._lock:
+            self._unsafe_flush(bucket)
             rows = self._cur.execute(self._stmts(bucket)[8], (start, end, limit if limit > 0 else -1))
             return [r[0] for r in rows]
 
     def delete_range(self, bucket: str, start: bytes, end: bytes) -> None:
+        st = self._stmts(bucket)
         with self._lock:
+            self._unsafe_flush(bucket)
             if not self._in_txn:
-                self._unsafe_begin()
-            self._cur.execute(self._stmts(bucket)[7], (start, end))
+                self._cur.execute("BEGIN")
+                self._in_txn = True
+            self._cur.execute(st[7], (start, end))
             self._unsafe_wrote()
 
     # -- consistent index ---------------------------------------------------------------
@@ -259,12 +298,10 @@ class Backend:
 
     def set_consistent_index(self, index: int, term: int = 0) -> None:
         """Record the applied raft index (and its term) in the current batch transaction."""
+        buf = self._wbuf[META]
         with self._lock:
-            if not self._in_txn:
-                self._unsafe_begin()
-            put = self._sql[META][0]
-            self._cur.execute(put, (CONSISTENT_INDEX_KEY, _U64.pack(index)))
-            self._cur.execute(put, (TERM_KEY, _U64.pack(term)))
+            buf[CONSISTENT_INDEX_KEY] = _U64.pack(index)
+            buf[TERM_KEY] = _U64.pack(term)
             self._ci = index
             self._term = term
             self._unsafe_wrote()
@@ -277,11 +314,13 @@ class Backend:
     def size(self) -> int:
         """Bytes allocated by the database file (pages * page size)."""
         with self._lock:
+            self._unsafe_flush_all()
             return self._pragma("page_count") * self._pragma("page_size")
 
     def size_in_use(self) -> int:
         """Bytes of the database in use (allocated minus free pages)."""
         with self._lock:
+            self._unsafe_flush_all()
             return (self._pragma("page_count") - self._pragma("freelist_count")) * self._pragma("page_size")
 
     def defrag(self) -> None:

@@ -150,3 +150,21 @@ def test_defrag_shrinks_after_deletes(be):
     assert be.size_in_use() <= be.size()
     assert len(list(be.range("key"))) == 500
     assert be.get("key", (10).to_bytes(4, "big")) is not None
+
+
+def test_write_buffer_merges_with_committed_data(be):
+    be.put("key", b"a", b"1")
+    be.put("key", b"b", b"2")
+    be.force_commit()
+    be.delete("key", b"a")        # buffered delete of a committed key
+    be.put("key", b"c", b"3")     # buffered put
+    be.put("key", b"d", b"4")
+    be.delete("key", b"d")        # put then delete in the same batch
+    assert be.get("key", b"a") is None
+    assert be.get_many("key", [b"a", b"b", b"c", b"d"]) == [None, b"2", b"3", None]
+    assert list(be.range("key")) == [(b"b", b"2"), (b"c", b"3")]
+    be.put("key", b"a", b"5")     # re-put after the flush the range caused
+    assert be.keys("key", b"", b"\xff") == [b"a", b"b", b"c"]
+    be.force_commit()
+    assert _committed(be.path, "key", b"a") == b"5"
+    assert _committed(be.path, "key", b"d") is None

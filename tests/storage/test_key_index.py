@@ -171,3 +171,26 @@ def test_random_against_model(Index):
                     if m <= at:
                         want = (R(m, s), created, ver) if alive else None
                 assert ti.get(k, at) == want, (k, at)
+
+
+@pytest.mark.skipif(NativeTreeIndex is None, reason="native not built")
+def test_native_keyvalue_encoding_matches_protobuf():
+    from pyetcd._native.mvcc_index import encode_kv, encode_put_event
+    from pyetcd.pb import kv as mvccpb
+
+    rnd = random.Random(3)
+    cases = [(b"", b"", 0, 0, 0, 0), (b"k", b"", 1, 1, 1, 0), (b"\x00" * 200, b"v" * 300, 2, 3, 4, 5),
+             (b"k", b"v", 2**40, 2**39 + 1, 2**62, 2**63 - 1), (b"k", b"v", 5, 6, 7, -1)]
+    for _ in range(300):
+        cases.append((rnd.randbytes(rnd.randint(0, 40)), rnd.randbytes(rnd.choice([0, 1, 127, 128, 20000])),
+                      rnd.choice([0, rnd.randint(1, 2**40)]), rnd.randint(0, 2**35),
+                      rnd.randint(0, 300), rnd.choice([0, rnd.randint(1, 2**63 - 1)])))
+    for key, value, c, m, ver, lease in cases:
+        want = mvccpb.KeyValue(key=key, value=value, create_revision=c, mod_revision=m, version=ver,
+                               lease=lease)
+        assert encode_kv(key, value, c, m, ver, lease) == want.SerializeToString()
+        kvb, evb = encode_put_event(key, value, c, m, ver, lease)
+        assert kvb == want.SerializeToString()
+        assert evb == mvccpb.Event(type=mvccpb.Event.PUT, kv=want).SerializeToString()
+    with pytest.raises(TypeError):
+        encode_kv(None, b"", 0, 0, 0, 0)

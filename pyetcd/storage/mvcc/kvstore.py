@@ -33,6 +33,11 @@ _META = bk.META
 _rev_to_bytes = rv.rev_to_bytes
 _tombstone_bytes = rv.tombstone_bytes
 _bytes_to_rev = rv.bytes_to_rev
+_event_from_bytes = _Event.FromString
+try:  # one C encoding for the backend record and the event (native/mvcc_index.pyx)
+    from pyetcd._native.mvcc_index import encode_put_event as _encode_put_event
+except ImportError:
+    _encode_put_event = None
 
 
 @dataclass(slots=True)
@@ -291,13 +296,18 @@ class TxnWrite:
         else:
             c = r
             ver = 0
-        ev = _Event(type=_PUT, kv=_KeyValue(key=key, value=value, create_revision=c, mod_revision=r,
-                                             version=ver + 1, lease=lease))
         sub = len(self._events)
         if sub > SUB_MASK:
             raise ValueError("mvcc: too many changes in one write txn")
         idx_rev = (r << SUB_BITS) | sub
-        self._be.put(_KEY, _rev_to_bytes(idx_rev), ev.kv.SerializeToString())
+        if _encode_put_event is not None:
+            kvb, evb = _encode_put_event(key, value, c, r, ver + 1, lease)
+            ev = _event_from_bytes(evb)
+        else:
+            ev = _Event(type=_PUT, kv=_KeyValue(key=key, value=value, create_revision=c, mod_revision=r,
+                                                 version=ver + 1, lease=lease))
+            kvb = ev.kv.SerializeToString()
+        self._be.put(_KEY, _rev_to_bytes(idx_rev), kvb)
         self._idx.put(key, idx_rev)
         self._events.append(ev)
         return prev_kv
