@@ -1,0 +1,264 @@
+"""Randomized simulation of a Raft cluster on a faulty simulated network.
+
+Everything is driven by one seeded random.Random, so a run is reproducible from its seed.
+Faults: message drops, delays (hence reordering), duplicates, partitions, and crashes.
+A crash loses exactly what the persistence contract allows: the raft node's memory,
+including unstable entries not yet handed out in a Ready, and a Ready taken but not yet
+persisted. Storage (entries, hard state, snapshot) and the applied state survive.
+
+Invariants checked while running and at the end:
+  - state machine safety: no two nodes apply different entries at the same index;
+  - election safety: at most one leader per term;
+  - durability: after healing, every node applies every entry ever applied anywhere.
+"""
+import heapq
+import pickle
+import random
+
+from pyetcd.raft import Config, MemoryStorage, RaftError, RawNode
+from pyetcd.raft.storage import Snapshot, SnapshotMetadata
+from pyetcd.raft.types import (ConfState, ENTRY_NORMAL, Entry, Message, MsgSnap, STATE_LEADER)
+
+
+class SimFailure(AssertionError):
+    pass
+
+
+def copy_message(m, via_pb):
+    """What the wire does: the receiver gets its own objects, never the sender's."""
+    if via_pb:
+        return Message.from_pb(m.to_pb())
+    return Message(m.type, m.to, m.from_, m.term, m.log_term, m.index,
+                   [Entry(e.term, e.index, e.type, e.data) for e in m.entries], m.commit,
+                   m.snapshot, m.reject, m.reject_hint, m.context)
+
+
+class SimNode:
+    def __init__(self, sim, id_, voters):
+        self.sim = sim
+        self.id = id_
+        self.storage = MemoryStorage()
+        self.storage.apply_snapshot(Snapshot(pickle.dumps({}), SnapshotMetadata(
+            ConfState(voters), 1, 1)))
+        self.applied = {}          # index -> data: the durable state machine
+        self.applied_index = 1
+        self.up = True
+        self.start()
+
+    def start(self):
+        s = self.sim
+        c = Config(self.id, self.storage, election_tick=10, heartbeat_tick=1,
+                   applied=self.applied_index, pre_vote=s.pre_vote, check_quorum=s.check_quorum,
+                   max_inflight_msgs=s.rng.choice([1, 4, 256]),
+                   max_size_per_msg=s.rng.choice([1, 200, 1 << 20]),
+                   rand=random.Random(s.rng.random()))
+        self.rn = RawNode(c)
+
+    def crash(self):
+        self.rn = None
+        self.up = False
+
+    def restart(self):
+        self.up = True
+        self.start()
+
+    def handle_ready(self):
+        s = self.sim
+        rn = self.rn
+        if not rn.has_ready():
+            return
+        rd = rn.ready()
+        if s.rng.random() < s.p_crash_mid_ready:
+            # Crash before anything of this Ready was persisted: all of it is lost.
+            s.crash(self)
+            return
+        st = self.storage
+        if rd.snapshot is not None:
+            st.apply_snapshot(rd.snapshot)
+            self.applied = pickle.loads(rd.snapshot.data)
+            self.applied_index = rd.snapshot.metadata.index
+        st.append(rd.entries)
+        if rd.hard_state is not None:
+            st.set_hard_state(rd.hard_state)
+        if rd.soft_state is not None and rd.soft_state.raft_state == STATE_LEADER:
+            s.record_leader(rn.raft.term, self.id)
+        for m in rd.messages:
+            s.send(m)
+        for e in rd.committed_entries:
+            if e.index <= self.applied_index:
+                continue
+            if e.index != self.applied_index + 1:
+                raise SimFailure("node %d applies %d after %d" % (self.id, e.index,
+                                                                   self.applied_index))
+            s.check_apply(self.id, e)
+            if e.type == ENTRY_NORMAL and e.data:
+                self.applied[e.index] = e.data
+            self.applied_index = e.index
+        rn.advance(rd)
+        # Occasionally snapshot the applied state and compact the log, as etcd does every
+        # --snapshot-count entries.
+        if (self.applied_index - st.snap.metadata.index > s.compact_every
+                and s.rng.random() < 0.5):
+            st.create_snapshot(self.applied_index, rn.raft.prs.conf_state(),
+                               pickle.dumps(self.applied))
+            st.compact(self.applied_index - s.rng.randrange(3))
+
+
+class Sim:
+    def __init__(self, seed, steps=400):
+        self.seed = seed
+        rng = self.rng = random.Random(seed)
+        self.steps = steps
+        n = rng.choice([3, 3, 5])
+        self.pre_vote = rng.random() < 0.7
+        self.check_quorum = rng.random() < 0.7
+        self.p_drop = rng.choice([0.0, 0.02, 0.1])
+        self.p_dup = rng.choice([0.0, 0.02])
+        self.max_delay = rng.choice([0, 2, 5])
+        self.p_crash = rng.choice([0.0, 0.003, 0.01])
+        self.p_crash_mid_ready = self.p_crash / 4
+        self.p_partition = rng.choice([0.0, 0.01, 0.03])
+        self.compact_every = rng.choice([5, 20, 1000])
+        self.p_propose = rng.choice([0.1, 0.3, 0.6])
+        voters = list(range(1, n + 1))
+        self.now = 0
+        self.net = []             # (deliver_at, seq, msg)
+        self.seq = 0
+        self.partition = None     # set of ids cut off from the rest
+        self.leaders = {}         # term -> id
+        self.committed = {}       # index -> (term, type, data) first applied anywhere
+        self.proposed = 0
+        self.snap_reports = []
+        self.nodes = {i: SimNode(self, i, voters) for i in voters}
+
+    # --- invariants ---------------------------------------------------------------------
+
+    def record_leader(self, term, id_):
+        prev = self.leaders.setdefault(term, id_)
+        if prev != id_:
+            raise SimFailure("two leaders in term %d: %d and %d" % (term, prev, id_))
+
+    def check_apply(self, id_, e):
+        v = (e.term, e.type, e.data)
+        prev = self.committed.setdefault(e.index, v)
+        if prev != v:
+            raise SimFailure("node %d applied %r at index %d, another node applied %r" % (
+                id_, v, e.index, prev))
+
+    # --- network --------------------------------------------------------------------------
+
+    def cut(self, a, b):
+        p = self.partition
+        return p is not None and ((a in p) != (b in p))
+
+    def send(self, m):
+        rng = self.rng
+        if rng.random() < self.p_drop:
+            if m.type == MsgSnap:
+                self.snap_reports.append((m.from_, m.to, True))
+            return
+        if m.type == MsgSnap:
+            # The transport reports the outcome of a snapshot send (etcd's ReportSnapshot);
+            # without it the leader would wait in StateSnapshot for an ack that may be lost.
+            self.snap_reports.append((m.from_, m.to, False))
+        copies = 2 if rng.random() < self.p_dup else 1
+        for _ in range(copies):
+            self.seq += 1
+            heapq.heappush(self.net, (self.now + rng.randint(0, self.max_delay), self.seq, m))
+
+    def crash(self, node):
+        node.crash()
+        self.net = [x for x in self.net if x[2].to != node.id]
+        heapq.heapify(self.net)
+
+    def deliver_due(self, heal_all=False):
+        net = self.net
+        due = []
+        while net and net[0][0] <= self.now:
+            due.append(heapq.heappop(net))
+        for _, _, m in due:
+            node = self.nodes.get(m.to)
+            if node is None or not node.up:
+                continue
+            if not heal_all and self.cut(m.from_, m.to):
+                continue
+            try:
+                node.rn.step(copy_message(m, self.rng.random() < 0.1))
+            except RaftError:
+                pass
+
+    # --- the run ------------------------------------------------------------------------
+
+    def step(self, faults=True):
+        rng = self.rng
+        self.now += 1
+        if faults:
+            if rng.random() < self.p_partition:
+                ids = list(self.nodes)
+                k = rng.randint(1, len(ids) // 2)
+                self.partition = set(rng.sample(ids, k))
+            elif self.partition is not None and rng.random() < 0.05:
+                self.partition = None
+            for node in self.nodes.values():
+                if node.up and rng.random() < self.p_crash:
+                    self.crash(node)
+                elif not node.up and rng.random() < 0.1:
+                    node.restart()
+            if rng.random() < self.p_propose:
+                node = self.nodes[rng.choice(list(self.nodes))]
+                if node.up:
+                    self.proposed += 1
+                    try:
+                        node.rn.propose(b"p%d" % self.proposed)
+                    except RaftError:
+                        pass
+        reports, self.snap_reports = self.snap_reports, []
+        for frm, to, failed in reports:
+            node = self.nodes[frm]
+            if node.up:
+                node.rn.report_snapshot(to, failed)
+        for node in self.nodes.values():
+            if node.up:
+                node.rn.tick()
+        self.deliver_due(heal_all=not faults)
+        for node in list(self.nodes.values()):
+            if node.up:
+                node.handle_ready()
+
+    def run(self):
+        for _ in range(self.steps):
+            self.step()
+        # Heal everything and let the cluster converge.
+        self.partition = None
+        self.p_drop = self.p_dup = 0.0
+        self.p_crash_mid_ready = 0.0
+        for node in self.nodes.values():
+            if not node.up:
+                node.restart()
+        target = max(self.committed) if self.committed else 0
+        for _ in range(2000):
+            self.step(faults=False)
+            if all(n.applied_index >= target for n in self.nodes.values()) and not self.net:
+                break
+        self.check_final(target)
+
+    def check_final(self, target):
+        for n in self.nodes.values():
+            if n.applied_index < target:
+                raise SimFailure("node %d applied only %d of %d after healing" % (
+                    n.id, n.applied_index, target))
+        for idx, (_, typ, data) in self.committed.items():
+            if typ != ENTRY_NORMAL or not data:
+                continue
+            for n in self.nodes.values():
+                if n.applied.get(idx) != data:
+                    raise SimFailure("committed entry %d (%r) lost on node %d" % (idx, data, n.id))
+
+
+def run_seed(seed, steps=400):
+    sim = Sim(seed, steps)
+    try:
+        sim.run()
+    except Exception as e:
+        raise SimFailure("seed %d failed: %s: %s" % (seed, type(e).__name__, e)) from e
+    return sim
