@@ -64,7 +64,6 @@ class Backend:
         self._cur.execute("PRAGMA journal_mode=WAL")
         self._cur.execute("PRAGMA synchronous=NORMAL")
         self._cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
-        # Invariant: _in_txn <=> a BEGIN is open on _conn; _pending counts writes in it.
         self._in_txn = False
         self._pending = 0
         self._txn_start = 0.0
@@ -73,6 +72,8 @@ class Backend:
         self._wbuf: dict[str, dict] = {}
         for b in buckets:
             self.create_bucket(b)
+        self._cur.execute("BEGIN")
+        self._in_txn = True
         self._ci = 0
         self._term = 0
         v = self.get(META, CONSISTENT_INDEX_KEY)
@@ -114,8 +115,12 @@ class Backend:
     # write of a key wins), like etcd's txWriteBuffer. Point reads look in it first; anything
     # that scans a bucket flushes that bucket's buffer into the open SQLite transaction first.
     # Flushing uses executemany, which costs far less per row than one execute per write.
-    # Invariants: _in_txn <=> a BEGIN is open on _conn; _pending counts the writes of the
-    # current batch (buffered or flushed), _txn_start is when its first write came.
+    # A transaction is kept open between commits (BEGIN right after COMMIT), as etcd keeps its
+    # batch tx open: a point read inside an open SQLite transaction costs a fraction of one in
+    # autocommit mode, which must set up a WAL read snapshot per statement.
+    # Invariants: _in_txn <=> a BEGIN is open on _conn (always, except around VACUUM and after
+    # close); _pending counts the writes of the current batch (buffered or flushed);
+    # _txn_start is when its first write came.
 
     def _unsafe_flush(self, bucket: str) -> None:
         buf = self._wbuf[bucket]
@@ -143,12 +148,15 @@ class Backend:
         if self._pending >= self.batch_limit:
             self._unsafe_commit()
 
-    def _unsafe_commit(self) -> None:
+    def _unsafe_commit(self, reopen: bool = True) -> None:
         self._unsafe_flush_all()
         if self._in_txn:
             self._cur.execute("COMMIT")
             self._in_txn = False
         self._pending = 0
+        if reopen:
+            self._cur.execute("BEGIN")
+            self._in_txn = True
 
     def force_commit(self) -> None:
         with self._lock:
@@ -326,9 +334,13 @@ class Backend:
     def defrag(self) -> None:
         """Rewrite the file compactly (etcd's defragment): commit, then VACUUM."""
         with self._lock:
-            self._unsafe_commit()
-            self._cur.execute("VACUUM")
-            self._cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._unsafe_commit(reopen=False)
+            try:
+                self._cur.execute("VACUUM")
+                self._cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._cur.execute("BEGIN")
+                self._in_txn = True
 
     def snapshot(self, dest_path: str) -> None:
         """Write a consistent copy of the committed database to dest_path (SQLite backup API)."""
@@ -349,7 +361,7 @@ class Backend:
         with self._lock:
             if self._closed:
                 return
-            self._unsafe_commit()
+            self._unsafe_commit(reopen=False)
             self._cur.close()
             self._conn.close()
             self._closed = True
