@@ -340,7 +340,8 @@ class TxnWrite:
                 s._rev = self.begin_rev + 1
         finally:
             s._lock.release()
-        self._be.commit_if_due()
+        # No commit here: the server commits the backend only between log entries, after it
+        # has stored the entry's consistent index, so data and index always commit together.
         return self._events
 
     def __enter__(self) -> "TxnWrite":
