@@ -28,7 +28,7 @@ from pyetcd.pb import rpc, rpc_grpc
 
 from .history import History, Op, WatchRecord
 
-_DEFINITE = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+_DEFINITE = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND,
              grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE,
              grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.PERMISSION_DENIED}
 LEASE_TTL = 3600
@@ -47,6 +47,8 @@ def classify(e: grpc.RpcError) -> str:
     details = (e.details() or "") if hasattr(e, "details") else ""
     if code in _DEFINITE or "no leader" in details:
         return "fail"
+    if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in details:
+        return "fail"   # the client never had a connection: the request was not sent
     return "unknown"
 
 
@@ -75,7 +77,10 @@ class Traffic:
     def channel(self, endpoint: str) -> grpc.aio.Channel:
         ch = self._channels.get(endpoint)
         if ch is None:
-            ch = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
+            ch = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint, options=[
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 500)])
         return ch
 
     async def close(self) -> None:
@@ -200,7 +205,8 @@ class Traffic:
             else:
                 op = await self._lease_cycle(cid, ep, seq)
             if op.status != "ok":
-                pick += 1   # try another member next
+                pick += 1   # try another member next, after a short pause
+                await asyncio.sleep(rnd.uniform(0.05, 0.2))
             await asyncio.sleep(rnd.uniform(0, 2 * self.n_clients / self.rate))
 
     async def _lease_cycle(self, cid: int, ep: str, seq: int) -> Op:
