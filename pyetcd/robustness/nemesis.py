@@ -51,6 +51,17 @@ def _kill(which):
     return fault
 
 
+def _kill_all(ctx: Ctx) -> str:
+    """Power loss: every member kill -9'd at once, then all restarted."""
+    names = ctx.cluster.running()
+    for n in names:
+        ctx.cluster.kill(n)
+    t = ctx.pause(0.2, 1.5)
+    for n in names:
+        ctx.cluster.restart(n)
+    return f"kill -9 all of {names}, restarted after {t:.1f}s"
+
+
 def _sigstop(which):
     def fault(ctx: Ctx) -> str:
         name = ctx.target(which)
@@ -135,7 +146,7 @@ def _defrag(ctx: Ctx) -> str:
 
 
 FAULTS = {
-    "kill_leader": _kill("leader"), "kill_follower": _kill("follower"),
+    "kill_leader": _kill("leader"), "kill_follower": _kill("follower"), "kill_all": _kill_all,
     "sigstop_leader": _sigstop("leader"), "sigstop_follower": _sigstop("follower"),
     "blackhole_leader": _blackhole("leader"), "blackhole_follower": _blackhole("follower"),
     "partition": _partition, "delay": _delay, "move_leader": _move_leader,
@@ -143,7 +154,7 @@ FAULTS = {
 }
 NEEDS_PROXY = {"blackhole_leader", "blackhole_follower", "partition", "delay"}
 NEEDS_PEERS = NEEDS_PROXY | {"move_leader", "replace_member", "kill_follower",
-                             "sigstop_follower"}
+                             "sigstop_follower", "kill_all"}
 
 
 def available(members: int, proxy: bool) -> list[str]:
