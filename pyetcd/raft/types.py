@@ -1,7 +1,7 @@
 """Leaf module: the value types Raft passes around, and their raftpb conversions.
 
 Internally Raft uses small slotted classes (or their Cython twins from
-pyetcd._native.raft_entry) because building protobuf objects on the hot path is
+pyetcd._native.raft_log) because building protobuf objects on the hot path is
 slow. Every type converts to and from the raftpb wire message with to_pb()/from_pb():
 the peer transport and the WAL speak raftpb.
 
@@ -150,7 +150,7 @@ decode_entry = _py_decode_entry
 NATIVE_ENTRY = False
 if not native_disabled():
     try:
-        from pyetcd._native import raft_entry as _ne
+        from pyetcd._native import raft_log as _ne
         Entry = _ne.Entry
         entry_size = _ne.entry_size
         limit_size = _ne.limit_size
