@@ -42,10 +42,15 @@ cdef class Entry:
 
 
 cdef Py_ssize_t c_entry_size(Entry e) noexcept:
-    cdef Py_ssize_t n = 2 + varint_len(e.term) + varint_len(e.index)
+    # proto3 encoding: zero-valued fields are omitted (as the protobuf library does).
+    cdef Py_ssize_t n = 0
     cdef Py_ssize_t ln = PyBytes_GET_SIZE(e.data)
     if e.type:
-        n += 2
+        n += 1 + varint_len(<uint64_t>e.type)
+    if e.term:
+        n += 1 + varint_len(e.term)
+    if e.index:
+        n += 1 + varint_len(e.index)
     if ln:
         n += 1 + varint_len(<uint64_t>ln) + ln
     return n
@@ -71,7 +76,7 @@ def limit_size(list ents, Py_ssize_t max_size):
 
 
 def encode_entry(Entry e):
-    """raftpb.Entry wire bytes, field order as Go's gogoproto marshals them."""
+    """raftpb.Entry wire bytes, identical to the protobuf library's serialization."""
     cdef Py_ssize_t ln = PyBytes_GET_SIZE(e.data)
     cdef bytes out = PyBytes_FromStringAndSize(NULL, c_entry_size(e))
     cdef uint8_t* p = <uint8_t*>PyBytes_AS_STRING(out)
@@ -80,12 +85,14 @@ def encode_entry(Entry e):
         p[i] = 0x08
         i += 1
         i += put_varint(p + i, <uint64_t>e.type)
-    p[i] = 0x10
-    i += 1
-    i += put_varint(p + i, e.term)
-    p[i] = 0x18
-    i += 1
-    i += put_varint(p + i, e.index)
+    if e.term:
+        p[i] = 0x10
+        i += 1
+        i += put_varint(p + i, e.term)
+    if e.index:
+        p[i] = 0x18
+        i += 1
+        i += put_varint(p + i, e.index)
     if ln:
         p[i] = 0x22
         i += 1

@@ -93,10 +93,15 @@ class _PyEntry:
 
 
 def _py_entry_size(e):
-    """Size of the entry as raftpb encodes it; what etcd's max-message-size limits count."""
-    n = 1 + _varint_len(e.term) + 1 + _varint_len(e.index)
+    """Size of the entry's raftpb encoding (proto3: zero fields omitted); this is what the
+    max-message-size limit counts, as in etcd."""
+    n = 0
     if e.type:
-        n += 2
+        n += 1 + _varint_len(e.type)
+    if e.term:
+        n += 1 + _varint_len(e.term)
+    if e.index:
+        n += 1 + _varint_len(e.index)
     ln = len(e.data)
     if ln:
         n += 1 + _varint_len(ln) + ln
