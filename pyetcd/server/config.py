@@ -247,7 +247,13 @@ def parse(argv: list[str], environ: dict | None = None) -> Config:
                     raise FlagError(f"flag needs an argument: -{name}")
                 value = argv[i]
                 i += 1
-        values[name] = _convert(name, value, f"flag -{name}")
+        if kind == "bool":
+            try:
+                values[name] = _parse_bool(value)
+            except ValueError:  # Go's flag package words a bad bool differently
+                raise FlagError(f'invalid boolean value "{value}" for -{name}: parse error') from None
+        else:
+            values[name] = _convert(name, value, f"flag -{name}")
         explicit.add(name)
     if special["config-file"]:
         raise ConfigError("--config-file is not supported by pyetcd yet")
