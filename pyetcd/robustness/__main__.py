@@ -35,7 +35,11 @@ def parse(argv=None) -> tuple[Config, int]:
                    help="write a report for passing runs too")
     p.add_argument("--no-proxy", action="store_true",
                    help="no peer proxies (disables partition/delay/blackhole faults)")
+    p.add_argument("--check", metavar="HISTORY_JSON",
+                   help="re-check a saved history.json offline (no cluster) and exit")
     a = p.parse_args(argv)
+    if a.check:
+        return a, 0
     proxy = not a.no_proxy
     if a.faults == "all":
         faults = available(a.members, proxy)
@@ -52,12 +56,39 @@ def parse(argv=None) -> tuple[Config, int]:
     return cfg, a.runs
 
 
+def check_file(path: str) -> int:
+    from .history import History
+    from .runner import analyse
+    with open(path) as f:
+        history = History.from_json(f.read())
+    result = analyse(history)
+    for checker, errs in result.errors.items():
+        for e in errs:
+            print(f"[{checker}] {e}")
+    print(f"{'PASS' if result.passed else 'FAIL'}: {result.stats}")
+    return 0 if result.passed else 1
+
+
+def summary(results) -> str:
+    faults: dict[str, int] = {}
+    for r in results:
+        for f in r.faults:
+            faults[f["name"]] = faults.get(f["name"], 0) + 1
+    tot = lambda k: sum(r.stats.get(k) or 0 for r in results)  # noqa: E731
+    return (f"totals: ops={tot('ops')} ok={tot('ops_ok')} unknown={tot('ops_unknown')} "
+            f"failed={tot('ops_failed')} watch_events={tot('watch_events')} "
+            f"faults={sum(faults.values())} {dict(sorted(faults.items()))}")
+
+
 def main(argv=None) -> int:
     cfg, runs = parse(argv)
+    if runs == 0:
+        return check_file(cfg.check)
     # SIGTERM unwinds like Ctrl-C, so every started member is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = run_many(cfg, runs, log=lambda s: print(s, flush=True))
     passed = sum(r.passed for r in results)
+    print(summary(results), flush=True)
     print(f"{passed}/{len(results)} runs passed", flush=True)
     return 0 if passed == len(results) else 1
 
