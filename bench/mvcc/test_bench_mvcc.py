@@ -153,8 +153,8 @@ def test_put_record_and_event(benchmark, impl):
 def store_factory(tmp_path):
     made = []
 
-    def make(impl):
-        s = KVStore(Backend(str(tmp_path / f"db-{impl}-{len(made)}")), index_factory=IMPLS[impl])
+    def make(impl, **kw):
+        s = KVStore(Backend(str(tmp_path / f"db-{impl}-{len(made)}")), index_factory=IMPLS[impl], **kw)
         made.append(s)
         return s
     yield make
@@ -162,12 +162,29 @@ def store_factory(tmp_path):
         s.be.close()
 
 
-@pytest.mark.parametrize("prev", [True, False], ids=["prev", "noprev"])
+def _loaded(store_factory, impl, **kw):
+    s = store_factory(impl, **kw)
+    tw = s.write()
+    for k in KEYS:
+        tw.put(k, b"x" * 256, prev=False)
+    tw.end()
+    s.be.force_commit()
+    return s
+
+
+# Store benchmarks run a fixed number of rounds, so every variant does the same work on a store
+# of the same size (a put benchmark grows its store as it runs).
+ROUNDS = 30
+
+
+@pytest.mark.parametrize("mode", ["noprev", "prev", "prev-nocache"])
 @pytest.mark.parametrize("impl", ["py", "native"])
 @pytest.mark.benchmark(group="store-1000-puts")
-def test_store_puts(benchmark, store_factory, impl, prev):
-    s = store_factory(impl)
+def test_store_puts(benchmark, store_factory, impl, mode):
+    """1000 one-put txns over 10k existing keys (each key rewritten every 10k puts)."""
+    s = _loaded(store_factory, impl, **({"cache_bytes": 0} if mode == "prev-nocache" else {}))
     value = b"x" * 256
+    prev = mode != "noprev"
     state = {"i": 0}
 
     def run():
@@ -178,34 +195,33 @@ def test_store_puts(benchmark, store_factory, impl, prev):
             tw.end()
         state["i"] = i + 1000
 
-    benchmark(run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)
 
 
+@pytest.mark.parametrize("cache", ["cache", "nocache"])
 @pytest.mark.parametrize("impl", ["py", "native"])
 @pytest.mark.benchmark(group="store-1000-single-key-ranges")
-def test_store_single_key_ranges(benchmark, store_factory, impl):
-    s = store_factory(impl)
-    tw = s.write()
-    for k in KEYS:
-        tw.put(k, b"x" * 256, prev=False)
-    tw.end()
-    s.be.force_commit()
+def test_store_single_key_ranges(benchmark, store_factory, impl, cache):
+    s = _loaded(store_factory, impl, **({"cache_bytes": 0} if cache == "nocache" else {}))
     keys = KEYS[::10]
 
     def run():
         for k in keys:
             s.range(k)
 
-    benchmark(run)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("cache", ["cache", "nocache"])
+@pytest.mark.parametrize("impl", ["py", "native"])
+@pytest.mark.benchmark(group="store-range-1000-keys")
+def test_store_range_1000(benchmark, store_factory, impl, cache):
+    s = _loaded(store_factory, impl, **({"cache_bytes": 0} if cache == "nocache" else {}))
+    benchmark.pedantic(s.range, (KEYS[5000], KEYS[6000]), rounds=ROUNDS, iterations=1, warmup_rounds=1)
 
 
 @pytest.mark.parametrize("impl", ["py", "native"])
-@pytest.mark.benchmark(group="store-range-100-keys")
-def test_store_range_100(benchmark, store_factory, impl):
-    s = store_factory(impl)
-    tw = s.write()
-    for k in KEYS:
-        tw.put(k, b"x" * 256, prev=False)
-    tw.end()
-    s.be.force_commit()
-    benchmark(s.range, KEYS[500], KEYS[600])
+@pytest.mark.benchmark(group="store-count-all")
+def test_store_count_all(benchmark, store_factory, impl):
+    s = _loaded(store_factory, impl)
+    benchmark.pedantic(s.range, (b"\x00", b"\x00"), {"count_only": True}, rounds=ROUNDS, iterations=1)

@@ -296,3 +296,42 @@ def test_context_manager_ends_txn(s):
     assert s.rev == 2
     with pytest.raises(RuntimeError):
         tw.end()
+
+
+def test_value_cache_size_does_not_change_results(tmp_path, factory):
+    """The same random history through stores with no, a tiny and a large value cache."""
+    import random
+
+    stores = [KVStore(Backend(str(tmp_path / f"db{n}")), index_factory=factory, cache_bytes=n)
+              for n in (0, 600, 64 << 20)]
+    rnd = random.Random(5)
+    keys = [b"k%d" % i for i in range(12)]
+    compacted = 0
+    for step in range(300):
+        op = rnd.random()
+        k = rnd.choice(keys)
+        v = rnd.randbytes(rnd.randint(0, 200))
+        end = rnd.choice([b"", b"k5"])
+        results = []
+        for st in stores:
+            tw = st.write()
+            if op < 0.6:
+                p = tw.put(k, v)
+                results.append(None if p is None else p.SerializeToString())
+            else:
+                results.append([m.SerializeToString() for m in tw.delete_range(k, end)])
+            tw.end()
+        assert results[0] == results[1] == results[2]
+        if step % 50 == 49:
+            compacted = rnd.randint(compacted + 1, stores[0].rev)
+            for st in stores:
+                st.compact(compacted)
+        at = rnd.randint(max(compacted, 1), stores[0].rev)
+        got = [[m.SerializeToString() for m in st.range(b"\x00", b"\x00", rev=at).kvs] for st in stores]
+        assert got[0] == got[1] == got[2]
+        raw = stores[2].range(b"\x00", b"\x00", rev=at, raw=True)
+        assert raw.kvs == got[2] and raw.count == len(got[2])
+    assert len({st.hash_kv() for st in stores}) == 1
+    assert stores[0]._cache == {} and len(stores[2]._cache) > 0
+    for st in stores:
+        st.be.close()

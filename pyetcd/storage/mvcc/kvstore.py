@@ -34,6 +34,7 @@ _rev_to_bytes = rv.rev_to_bytes
 _tombstone_bytes = rv.tombstone_bytes
 _bytes_to_rev = rv.bytes_to_rev
 _event_from_bytes = _Event.FromString
+_parse_kv = _KeyValue.FromString
 try:  # one C encoding for the backend record and the event (native/mvcc_index.pyx)
     from pyetcd._native.mvcc_index import encode_put_event as _encode_put_event
 except ImportError:
@@ -59,14 +60,23 @@ def index_end(end: bytes) -> bytes | None:
 class KVStore:
     """A revisioned key-value store over a Backend."""
 
-    def __init__(self, be: bk.Backend, *, compaction_batch_limit: int = 1000, index_factory=None):
+    def __init__(self, be: bk.Backend, *, compaction_batch_limit: int = 1000, index_factory=None,
+                 cache_bytes: int = 64 << 20):
         self._index_factory = index_factory or TreeIndex
         self.compaction_batch_limit = compaction_batch_limit
+        # Values by revision (serialized KeyValue). A revision's record never changes, so the
+        # cache is never stale; it only saves a backend lookup (recent writes, hot keys, the
+        # previous value a put returns). Bounded by cache_bytes: emptied when full.
+        self.cache_bytes = cache_bytes
+        self._cache: dict[int, bytes] = {}
+        self._cache_used = 0
         self._lock = threading.RLock()
         self._open(be)
 
     def _open(self, be: bk.Backend) -> None:
         self.be = be
+        self._cache = {}
+        self._cache_used = 0
         self._index = self._index_factory()
         # Invariants: _rev is the revision of the last completed write txn (1 when empty);
         # _compact_rev is the last compaction's revision, -1 if none (etcd's compactMainRev).
@@ -95,11 +105,14 @@ class KVStore:
     # -- reads --------------------------------------------------------------------------
 
     def range(self, key: bytes, end: bytes = b"", *, rev: int = 0, limit: int = 0,
-              count_only: bool = False, keys_only: bool = False) -> RangeResult:
+              count_only: bool = False, keys_only: bool = False, raw: bool = False) -> RangeResult:
+        """Keys in [key, end) at ``rev`` (etcd's end conventions). count_only: no kvs;
+        keys_only: values cleared; raw: kvs are serialized KeyValue bytes, unparsed (for a
+        caller that parses them straight into a response)."""
         with self._lock:
-            return self._range(key, end, self._rev, rev, limit, count_only, keys_only)
+            return self._range(key, end, self._rev, rev, limit, count_only, keys_only, raw)
 
-    def _range(self, key, end, cur_rev, rev, limit, count_only, keys_only) -> RangeResult:
+    def _range(self, key, end, cur_rev, rev, limit, count_only, keys_only, raw=False) -> RangeResult:
         if rev > cur_rev:
             raise ErrFutureRev
         if rev <= 0:
@@ -112,21 +125,47 @@ class KVStore:
         revs, total = self._index.revisions(key, iend, rev, limit)
         if not revs:
             return RangeResult([], total, cur_rev)
+        if raw and not keys_only:
+            return RangeResult(self._fetch_raw(revs), total, cur_rev)
         kvs = self._fetch(revs)
         if keys_only:
             for m in kvs:
                 m.ClearField("value")
         return RangeResult(kvs, total, cur_rev)
 
-    def _fetch(self, revs: list) -> list:
-        vals = self.be.get_many(_KEY, [_rev_to_bytes(r) for r in revs])
-        parse = _KeyValue.FromString
-        out = []
-        for r, v in zip(revs, vals):
-            if v is None:
-                raise RuntimeError(f"mvcc: revision {r >> SUB_BITS}_{r & SUB_MASK} in index but not in backend")
-            out.append(parse(v))
+    def _fetch_raw(self, revs: list) -> list:
+        """Serialized KeyValues of ``revs`` (cache, then backend)."""
+        cache = self._cache
+        if len(revs) == 1:
+            v = cache.get(revs[0])
+            if v is not None:
+                return [v]
+        out = [cache.get(r) for r in revs]
+        miss = [i for i, v in enumerate(out) if v is None]
+        if miss:
+            vals = self.be.get_many(_KEY, [_rev_to_bytes(revs[i]) for i in miss])
+            for i, v in zip(miss, vals):
+                if v is None:
+                    r = revs[i]
+                    raise RuntimeError(f"mvcc: revision {r >> SUB_BITS}_{r & SUB_MASK} in index but "
+                                       "not in backend")
+                out[i] = v
+                self._cache_put(revs[i], v)
         return out
+
+    def _fetch(self, revs: list) -> list:
+        parse = _KeyValue.FromString
+        return [parse(v) for v in self._fetch_raw(revs)]
+
+    def _cache_put(self, r: int, v: bytes) -> None:
+        n = len(v) + 100  # + rough per-entry overhead
+        if self._cache_used + n > self.cache_bytes:
+            self._cache.clear()
+            self._cache_used = 0
+            if n > self.cache_bytes:
+                return
+        self._cache[r] = v
+        self._cache_used += n
 
     def history(self, min_rev: int, max_rev: int = 0) -> list:
         """Events with min_rev <= main revision <= max_rev (0: current), in revision order, read
@@ -190,6 +229,8 @@ class KVStore:
 
     def _schedule_compaction(self, rev: int) -> None:
         keep = self._index.compact(rev)
+        self._cache = {r: v for r, v in self._cache.items() if r in keep or (r >> SUB_BITS) > rev}
+        self._cache_used = sum(len(v) + 100 for v in self._cache.values())
         be = self.be
         end = rv.main_to_bytes(rev + 1)
         start = b""
@@ -278,10 +319,10 @@ class TxnWrite:
         return len(self._events)
 
     def range(self, key: bytes, end: bytes = b"", *, rev: int = 0, limit: int = 0,
-              count_only: bool = False, keys_only: bool = False) -> RangeResult:
+              count_only: bool = False, keys_only: bool = False, raw: bool = False) -> RangeResult:
         """As KVStore.range, but seeing this txn's own writes (etcd's storeTxnWrite.Range)."""
         cur = self.begin_rev + 1 if self._events else self.begin_rev
-        return self._s._range(key, end, cur, rev, limit, count_only, keys_only)
+        return self._s._range(key, end, cur, rev, limit, count_only, keys_only, raw)
 
     def put(self, key: bytes, value: bytes, lease: int = 0, *, prev: bool = True):
         """Put key=value; returns the previous KeyValue (None if absent or prev=False)."""
@@ -292,7 +333,8 @@ class TxnWrite:
             mod, created, ver = got
             c = created >> SUB_BITS
             if prev:
-                prev_kv = self._s._fetch([mod])[0]
+                v = self._s._cache.get(mod)
+                prev_kv = _parse_kv(v) if v is not None else self._s._fetch([mod])[0]
         else:
             c = r
             ver = 0
@@ -308,6 +350,7 @@ class TxnWrite:
                                                  version=ver + 1, lease=lease))
             kvb = ev.kv.SerializeToString()
         self._be.put(_KEY, _rev_to_bytes(idx_rev), kvb)
+        self._s._cache_put(idx_rev, kvb)
         self._idx.put(key, idx_rev)
         self._events.append(ev)
         return prev_kv
