@@ -65,7 +65,8 @@ class JSONPrinter(P.Printer):
         self._hdr_plus(r, [("leases", "[" + ",".join(f'{{"id":{x.ID}}}' for x in r.leases) + "]")])
 
     def watch(self, r):
-        events = "[" + ",".join(J.message(e) for e in r.events) + "]" if len(r.events) else "null"
+        events = "[" + ",".join(J.message(e) for e in r.events) + "]" if len(r.events) else \
+            ("[]" if r.canceled else "null")
         self.line(J.obj([("Header", J.message(r.header)), ("Events", events),
                          ("CompactRevision", str(r.compact_revision)),
                          ("Canceled", "true" if r.canceled else "false"),
