@@ -14,7 +14,8 @@ Config(id, storage, election_tick=10, heartbeat_tick=1, applied=0,
     are injected so that runs are reproducible.
 
 RawNode(config)
-    Inputs:  tick(); campaign(); propose(data); propose_conf_change(cc);
+    Inputs:  tick(); campaign(); propose(data); propose_batch([data...]);
+             propose_conf_change(cc);
              apply_conf_change(cc) -> ConfState; step(msg); read_index(ctx);
              transfer_leader(id); report_unreachable(id); report_snapshot(id, failed);
              bootstrap([Peer(id)]).

@@ -102,6 +102,11 @@ class RawNode:
         self.raft.step(Message(type=MsgProp, from_=self.raft.id,
                                entries=[Entry(0, 0, 0, data)]))
 
+    def propose_batch(self, datas):
+        """Propose several entries in one MsgProp: one append, one MsgApp per follower."""
+        self.raft.step(Message(type=MsgProp, from_=self.raft.id,
+                               entries=[Entry(0, 0, 0, d) for d in datas]))
+
     def propose_conf_change(self, cc):
         """cc: raftpb.ConfChange (v1) or raftpb.ConfChangeV2. It is applied on commit, when
         the application calls apply_conf_change()."""
