@@ -131,7 +131,10 @@ def _compact(ctx: Ctx) -> str:
             rpc_grpc.KVStub(ch).Compact(rpc.CompactionRequest(revision=rev, physical=True),
                                         timeout=10)
     except grpc.RpcError as e:
+        # may still have happened: remember it either way
+        ctx.traffic.compact_rev = max(ctx.traffic.compact_rev, rev)
         return f"compact {rev} via {name}: {e.details()}"
+    ctx.traffic.compact_rev = max(ctx.traffic.compact_rev, rev)
     return f"compact {rev} via {name}"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -50,7 +51,11 @@ def analyse(history: History, final_rev: int | None = None,
     errors: dict[str, list[str]] = {}
     lin_errors, lin_stats = linearizability.check(history.ops, observed)
     errors["linearizability"] = lin_errors
-    errors["watch"] = watchcheck.check_watches(history.watches, history.ops, log, final_rev)
+    compact_rev = max([history.meta.get("compact_rev", 0)] +
+                      [int(m.group(1)) for f in history.faults if f["name"] == "compact"
+                       for m in [re.match(r"compact (\d+)", f["detail"])] if m])
+    errors["watch"] = watchcheck.check_watches(history.watches, history.ops, log, final_rev,
+                                               compact_rev)
     errors["serializable"] = watchcheck.check_serializable(history.ops, log)
     if member_states is not None and final_rev is not None:
         errors["durability"] = recovery.check_durability(member_states, history.ops, log,
@@ -89,12 +94,16 @@ def run_once(cfg: Config, log=print) -> Result:
         async def main():
             try:
                 return await traffic.run(cfg.duration, nem if cfg.faults else None)
+            except BaseException:
+                nemesis.stop.set()
+                raise
             finally:
                 await traffic.close()
         history = asyncio.run(main())
         history.faults = nemesis.log
         history.meta = {"kind": cfg.kind, "members": cfg.members, "seed": cfg.seed,
-                        "duration": cfg.duration, "faults": cfg.faults, "prefix": prefix}
+                        "duration": cfg.duration, "faults": cfg.faults, "prefix": prefix,
+                        "compact_rev": traffic.compact_rev}
         endpoints = [cluster.members[n].endpoint for n in cluster._live()]
         final_rev = recovery.final_revision(endpoints, prefix)
         states = {ep: recovery.member_state(ep, prefix, final_rev) for ep in endpoints}

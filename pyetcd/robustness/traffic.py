@@ -69,6 +69,7 @@ class Traffic:
         self.stop = asyncio.Event()          # clients stop
         self.stop_watch = asyncio.Event()    # then watchers ask for progress and finish
         self.last_full_watch_rev = 0   # nemesis must not compact past what the log has seen
+        self.compact_rev = 0           # highest revision the nemesis asked to compact
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def now(self) -> float:

@@ -127,3 +127,15 @@ def test_serializable_read_must_match_a_past_state():
     assert check_serializable([ok], log) == []
     bad = get("a", 9, 10, 3, ["v1", 2, 2, 1], serializable=True)
     assert check_serializable([bad], log) != []
+
+
+def test_prev_kv_may_be_missing_only_where_compacted():
+    full = _watch([_ev(2, "a", "v1", 2, 1), _ev(3, "a", "v2", 2, 2, prev=["v1", 2, 2, 1])])
+    late = _watch([_ev(3, "a", "v2", 2, 2, prev=None)], start=3)
+    log = RevisionLog([full, late])
+    # etcd omits prev_kv when the previous revision was compacted (compaction at 2 here)
+    assert check_watches([full, late], [], log, 3, compact_rev=3) == []
+    assert any("prev_kv" in e for e in check_watches([full, late], [], log, 3, compact_rev=0))
+    wrong = _watch([_ev(3, "a", "v2", 2, 2, prev=["v0", 2, 2, 1])], start=3)
+    log = RevisionLog([full, wrong])
+    assert any("prev_kv" in e for e in check_watches([full, wrong], [], log, 3, compact_rev=3))
