@@ -17,7 +17,9 @@ import random
 
 from pyetcd.raft import Config, MemoryStorage, RaftError, RawNode
 from pyetcd.raft.storage import Snapshot, SnapshotMetadata
-from pyetcd.raft.types import (ConfState, ENTRY_NORMAL, Entry, Message, MsgSnap, STATE_LEADER)
+from pyetcd.pb import raftpb
+from pyetcd.raft.types import (ConfState, ENTRY_NORMAL, Entry, Message, MsgSnap, STATE_LEADER,
+                               decode_conf_change)
 
 
 class SimFailure(AssertionError):
@@ -38,10 +40,13 @@ class SimNode:
         self.sim = sim
         self.id = id_
         self.storage = MemoryStorage()
-        self.storage.apply_snapshot(Snapshot(pickle.dumps({}), SnapshotMetadata(
-            ConfState(voters), 1, 1)))
         self.applied = {}          # index -> data: the durable state machine
-        self.applied_index = 1
+        self.applied_index = 0
+        if voters:
+            self.storage.apply_snapshot(Snapshot(pickle.dumps({}), SnapshotMetadata(
+                ConfState(voters), 1, 1)))
+            self.applied_index = 1
+        # else: a node added later starts empty and is caught up by the leader
         self.up = True
         self.start()
 
@@ -94,6 +99,12 @@ class SimNode:
             if e.type == ENTRY_NORMAL and e.data:
                 self.applied[e.index] = e.data
             self.applied_index = e.index
+            if e.type != ENTRY_NORMAL:
+                cs = rn.apply_conf_change(decode_conf_change(e))
+                # Record the membership in a snapshot, as etcd's server does, so a node
+                # caught up by snapshot learns a configuration that contains it.
+                if e.index > st.snap.metadata.index:
+                    st.create_snapshot(e.index, cs, pickle.dumps(self.applied))
         rn.advance(rd)
         # Occasionally snapshot the applied state and compact the log, as etcd does every
         # --snapshot-count entries.
@@ -130,6 +141,11 @@ class Sim:
         self.proposed = 0
         self.snap_reports = []
         self.nodes = {i: SimNode(self, i, voters) for i in voters}
+        # Spare ids that membership changes may add (they exist, empty, from the start).
+        for i in range(n + 1, n + 3):
+            self.nodes[i] = SimNode(self, i, [])
+        self.p_conf_change = rng.choice([0.0, 0.0, 0.01, 0.03])
+        self.p_transfer = rng.choice([0.0, 0.005])
 
     # --- invariants ---------------------------------------------------------------------
 
@@ -204,6 +220,12 @@ class Sim:
                     self.crash(node)
                 elif not node.up and rng.random() < 0.1:
                     node.restart()
+            if rng.random() < self.p_conf_change:
+                self.maybe_change_membership()
+            if rng.random() < self.p_transfer:
+                lead = self.leader()
+                if lead is not None:
+                    lead.rn.transfer_leader(rng.choice(list(self.nodes)))
             if rng.random() < self.p_propose:
                 node = self.nodes[rng.choice(list(self.nodes))]
                 if node.up:
@@ -225,6 +247,70 @@ class Sim:
             if node.up:
                 node.handle_ready()
 
+    def leader(self):
+        best = None
+        for n in self.nodes.values():
+            if n.up and n.rn.raft.state == STATE_LEADER:
+                if best is None or n.rn.raft.term > best.rn.raft.term:
+                    best = n
+        return best
+
+    def maybe_change_membership(self):
+        """Propose a random valid change on the leader: add a learner, promote, demote,
+        remove, or a joint change of several at once."""
+        lead = self.leader()
+        if lead is None:
+            return
+        rng = self.rng
+        cfg = lead.rn.raft.prs.config
+        if cfg.voters.is_joint():
+            if not cfg.auto_leave:
+                lead.rn.propose_conf_change(raftpb.ConfChangeV2())
+            return
+        voters = sorted(cfg.voters.incoming)
+        learners = sorted(cfg.learners)
+        others = [i for i in self.nodes if i not in voters and i not in learners]
+        ops = []
+        if others:
+            ops.append((3, rng.choice(others)))          # add learner
+        if learners:
+            ops.append((0, rng.choice(learners)))        # promote
+        if len(voters) > 2:
+            ops.append((1, rng.choice(voters)))          # remove
+            ops.append((3, rng.choice(voters)))          # demote
+        if not ops:
+            return
+        if rng.random() < 0.3 and len(ops) > 1:
+            picked = rng.sample(ops, 2)
+            if picked[0][1] == picked[1][1]:
+                picked = picked[:1]
+            tr = rng.choice([0, 1, 2])
+        else:
+            picked, tr = [rng.choice(ops)], 0
+        # Keep at least two voters afterwards so the cluster stays able to elect.
+        after = set(voters)
+        for t, i in picked:
+            if t == 0:
+                after.add(i)
+            elif t in (1, 3):
+                after.discard(i)
+        if len(after) < 2:
+            return
+        cc = raftpb.ConfChangeV2(transition=tr, changes=[
+            raftpb.ConfChangeSingle(type=t, node_id=i) for t, i in picked])
+        try:
+            lead.rn.propose_conf_change(cc)
+        except RaftError:
+            pass
+
+    def members(self):
+        lead = self.leader()
+        if lead is None:
+            return list(self.nodes.values())
+        cfg = lead.rn.raft.prs.config
+        ids = cfg.voters.ids() | cfg.learners | cfg.learners_next
+        return [self.nodes[i] for i in sorted(ids)]
+
     def run(self):
         for _ in range(self.steps):
             self.step()
@@ -238,19 +324,22 @@ class Sim:
         target = max(self.committed) if self.committed else 0
         for _ in range(2000):
             self.step(faults=False)
-            if all(n.applied_index >= target for n in self.nodes.values()) and not self.net:
+            if all(n.applied_index >= target for n in self.members()) and not self.net:
                 break
         self.check_final(target)
 
     def check_final(self, target):
-        for n in self.nodes.values():
+        if self.leader() is None:
+            raise SimFailure("no leader after healing")
+        members = self.members()
+        for n in members:
             if n.applied_index < target:
                 raise SimFailure("node %d applied only %d of %d after healing" % (
                     n.id, n.applied_index, target))
         for idx, (_, typ, data) in self.committed.items():
             if typ != ENTRY_NORMAL or not data:
                 continue
-            for n in self.nodes.values():
+            for n in members:
                 if n.applied.get(idx) != data:
                     raise SimFailure("committed entry %d (%r) lost on node %d" % (idx, data, n.id))
 
