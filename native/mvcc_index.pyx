@@ -410,3 +410,57 @@ cdef class TreeIndex:
         for ki in self._map.values():
             ki.keep(at, available)
         return available
+
+
+# -- restore: the index needs only key, create_revision and version of each record ------------
+
+cdef inline const uint8_t* _get_varint(const uint8_t* p, const uint8_t* end, uint64_t* out) except NULL:
+    cdef uint64_t v = 0
+    cdef int shift = 0
+    while p < end:
+        v |= (<uint64_t>(p[0] & 0x7F)) << shift
+        if not (p[0] & 0x80):
+            out[0] = v
+            return p + 1
+        p += 1
+        shift += 7
+        if shift > 63:
+            break
+    raise ValueError("mvcc: bad varint in KeyValue record")
+
+
+def decode_kv_head(bytes data not None):
+    """(key, create_revision, version, lease) of a serialized mvccpb.KeyValue, skipping the
+    value."""
+    cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(data)
+    cdef const uint8_t* end = p + PyBytes_GET_SIZE(data)
+    cdef uint64_t tag, v, n, wt
+    cdef int64_t create = 0, version = 0, lease = 0
+    cdef object key = b""
+    while p < end:
+        p = _get_varint(p, end, &tag)
+        wt = tag & 7
+        if wt == 0:
+            p = _get_varint(p, end, &v)
+            if tag >> 3 == 2:
+                create = <int64_t>v
+            elif tag >> 3 == 4:
+                version = <int64_t>v
+            elif tag >> 3 == 6:
+                lease = <int64_t>v
+        elif wt == 2:
+            p = _get_varint(p, end, &n)
+            if n > <uint64_t>(end - p):
+                raise ValueError("mvcc: truncated KeyValue record")
+            if tag >> 3 == 1:
+                key = PyBytes_FromStringAndSize(<const char*>p, <Py_ssize_t>n)
+            p += n
+        elif wt == 1:
+            p += 8
+        elif wt == 5:
+            p += 4
+        else:
+            raise ValueError("mvcc: bad wire type in KeyValue record")
+    if p != end:
+        raise ValueError("mvcc: truncated KeyValue record")
+    return key, create, version, lease

@@ -194,3 +194,19 @@ def test_native_keyvalue_encoding_matches_protobuf():
         assert evb == mvccpb.Event(type=mvccpb.Event.PUT, kv=want).SerializeToString()
     with pytest.raises(TypeError):
         encode_kv(None, b"", 0, 0, 0, 0)
+
+
+@pytest.mark.skipif(NativeTreeIndex is None, reason="native not built")
+def test_native_decode_kv_head():
+    from pyetcd._native.mvcc_index import decode_kv_head, encode_kv
+    from pyetcd.pb import kv as mvccpb
+
+    rnd = random.Random(4)
+    for _ in range(300):
+        key, value = rnd.randbytes(rnd.randint(0, 30)), rnd.randbytes(rnd.choice([0, 5, 300]))
+        c, m, ver, lease = rnd.randint(0, 2**40), rnd.randint(0, 2**40), rnd.randint(0, 999), rnd.randint(0, 2**62)
+        data = encode_kv(key, value, c, m, ver, lease)
+        assert decode_kv_head(data) == (key, c, ver, lease)
+    assert decode_kv_head(mvccpb.KeyValue(key=b"t").SerializeToString()) == (b"t", 0, 0, 0)
+    with pytest.raises(ValueError):
+        decode_kv_head(encode_kv(b"key", b"value", 1, 2, 3, 0)[:-2])

@@ -10,7 +10,8 @@ from pyetcd.storage.backend import Backend
 from pyetcd.storage.mvcc import KVStore
 from pyetcd.storage.mvcc import kvstore as kvs_mod
 from pyetcd.storage.mvcc.index import NativeTreeIndex, PyTreeIndex
-from pyetcd.storage.mvcc.revision import bytes_to_rev, main_rev_bytes, rev, rev_main, rev_to_bytes
+from pyetcd.storage.mvcc.revision import (bytes_to_rev, main_rev_bytes, py_bytes_to_rev, py_rev_to_bytes,
+                                          py_tombstone_bytes, rev, rev_main, rev_to_bytes)
 
 IMPLS = [pytest.param(PyTreeIndex, id="py"),
          pytest.param(NativeTreeIndex, id="native",
@@ -18,7 +19,14 @@ IMPLS = [pytest.param(PyTreeIndex, id="py"),
 
 
 @pytest.fixture(params=IMPLS)
-def factory(request):
+def factory(request, monkeypatch):
+    """The key index to use; with "py", the store's codecs are the plain Python ones too."""
+    if request.param is PyTreeIndex:
+        monkeypatch.setattr(kvs_mod, "_encode_put_event", None)
+        monkeypatch.setattr(kvs_mod, "_decode_kv_head", kvs_mod._py_decode_kv_head)
+        monkeypatch.setattr(kvs_mod, "_rev_to_bytes", py_rev_to_bytes)
+        monkeypatch.setattr(kvs_mod, "_tombstone_bytes", py_tombstone_bytes)
+        monkeypatch.setattr(kvs_mod, "_bytes_to_rev", py_bytes_to_rev)
     return request.param
 
 
@@ -247,6 +255,7 @@ def test_restart_reproduces_state(s, factory):
     h, rv_, cr = s.hash_kv()
     s.be.set_consistent_index(99, 2)
     s2 = reopen(s, factory)
+    assert s2.restored_leases == {}  # a@2 had lease 5, but a@6 has none
     assert (s2.rev, s2.compact_rev) == (7, 3)
     assert s2.be.consistent_index == 99
     assert {r: [kvt(m) for m in s2.range(b"\x00", b"\x00", rev=r).kvs] for r in range(3, 8)} == snap
@@ -254,6 +263,17 @@ def test_restart_reproduces_state(s, factory):
     put(s2, b"b", b"3")  # continues the generation
     assert kvt(s2.range(b"b").kvs[0]) == (b"b", b"3", 5, 8, 2, 0)
     s2.be.close()
+
+
+def test_restart_reports_leases_of_live_keys(s, factory):
+    put(s, b"a", b"1", lease=5)
+    put(s, b"b", b"1", lease=6)
+    put(s, b"c", b"1", lease=7)
+    delete(s, b"b")
+    put(s, b"c", b"2", lease=8)
+    s2 = reopen(s, factory)
+    assert s2.restored_leases == {b"a": 5, b"c": 8}
+    s2.close()
 
 
 def test_restart_when_compaction_removed_the_latest_revisions(s, factory):

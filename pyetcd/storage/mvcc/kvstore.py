@@ -35,10 +35,19 @@ _tombstone_bytes = rv.tombstone_bytes
 _bytes_to_rev = rv.bytes_to_rev
 _event_from_bytes = _Event.FromString
 _parse_kv = _KeyValue.FromString
+
+
+def _py_decode_kv_head(v: bytes):
+    m = _KeyValue.FromString(v)
+    return m.key, m.create_revision, m.version, m.lease
+
+
 try:  # one C encoding for the backend record and the event (native/mvcc_index.pyx)
+    from pyetcd._native.mvcc_index import decode_kv_head as _decode_kv_head
     from pyetcd._native.mvcc_index import encode_put_event as _encode_put_event
 except ImportError:
     _encode_put_event = None
+    _decode_kv_head = _py_decode_kv_head
 
 
 @dataclass(slots=True)
@@ -261,17 +270,22 @@ class KVStore:
                 rev = cur
             keep = self._index.keep(rev)
             lower = compact + 1
-            h = crc32c.crc32c(b"key")
+            _crc = crc32c.crc32c
+            h = _crc(b"key")
             for k, v in self.be.range(_KEY, b"", rv.main_to_bytes(rev + 1)):
                 if keep:
                     r = _bytes_to_rev(k)
                     if (r >> SUB_BITS) < lower and r not in keep:
                         continue
-                h = crc32c.crc32c(k, h)
-                h = crc32c.crc32c(v, h)
+                h = _crc(k + v, h)
             return h, cur, compact
 
     # -- restore ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the backend (committing its batch)."""
+        with self._lock:
+            self.be.close()
 
     def restore(self, be: bk.Backend) -> None:
         """Switch to another backend (e.g. one received in a snapshot) and rebuild from it."""
@@ -287,13 +301,22 @@ class KVStore:
         scheduled = _bytes_to_rev(v) >> SUB_BITS if v is not None else 0
         cur = 1
         idx = self._index
-        parse = _KeyValue.FromString
         restore_rev = idx.restore_rev
+        head = _decode_kv_head
+        leases: dict[bytes, int] = {}
         for k, v in be.range(_KEY, rv.main_to_bytes(1), None):
             r = _bytes_to_rev(k)
             cur = r >> SUB_BITS
-            m = parse(v)
-            restore_rev(m.key, r, len(k) == 18, m.create_revision << SUB_BITS, m.version)
+            key, created, ver, lease = head(v)
+            tomb = len(k) == 18
+            restore_rev(key, r, tomb, created << SUB_BITS, ver)
+            if lease and not tomb:
+                leases[key] = lease
+            elif key in leases:
+                del leases[key]
+        # key -> lease of each live key with a lease, for the lessor to re-attach on start
+        # (etcd's restore does the same with keyToLease)
+        self.restored_leases = leases
         # keys in [compact-N, compact] may all have been compacted away
         self._rev = max(cur, self._compact_rev)
         if scheduled != 0 and scheduled > self._compact_rev:
