@@ -11,7 +11,8 @@ from .follower import step_candidate, step_follower
 from .leader import (bcast_append, bcast_heartbeat, maybe_send_append, step_leader)
 from .log import RaftLog
 from .read_only import READ_ONLY_LEASE_BASED, READ_ONLY_SAFE, ReadOnly
-from .tracker import ProgressTracker
+from .quorum import VOTE_WON
+from .tracker import Progress, ProgressTracker
 from .types import (
     MSG_NAMES, NONE, STATE_CANDIDATE, STATE_FOLLOWER, STATE_LEADER, STATE_NAMES,
     STATE_PRE_CANDIDATE, ConfState, Entry, HardState, Message, MsgApp, MsgCheckQuorum,
@@ -177,7 +178,6 @@ class Raft:
         self.prs.reset_votes()
         last = self.raft_log.last_index()
         maxinf = self.prs.max_inflight
-        from .tracker import Progress
         for i, pr in list(self.prs.progress.items()):
             npr = Progress(0, last + 1, maxinf, is_learner=pr.is_learner)
             if i == self.id:
@@ -271,7 +271,6 @@ class Raft:
             vote_msg = MsgVote
             term = self.term
         _, _, res = self.poll(self.id, vote_resp_type(vote_msg), True)
-        from .quorum import VOTE_WON
         if res == VOTE_WON:
             # Single-voter config: we won by our own vote.
             if t == CAMPAIGN_PRE_ELECTION:

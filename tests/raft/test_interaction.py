@@ -1,6 +1,7 @@
 """Data-driven interaction tests: every tests/raft/testdata/*.txt script.
 
-Rewrite the expected outputs with PYETCD_RAFT_REWRITE=1 (and review them by hand).
+Rewrite the expected outputs with PYETCD_RAFT_REWRITE=1, or
+`python -m pytest tests/raft --rewrite`, and review the diff by hand.
 """
 import glob
 import os
