@@ -36,7 +36,7 @@ def range_request(ctx):
     key = b(args[0])
     if len(args) > 1:
         if f["prefix"] or f["from-key"]:
-            fail(EXIT_BAD_ARGS, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set.")
+            fail(EXIT_BAD_ARGS, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
         req.range_end = b(args[1])
     req.limit = f["limit"]
     if f["rev"] > 0:
@@ -97,7 +97,7 @@ def put_cmd(ctx):
     if not args:
         fail(EXIT_BAD_ARGS, msg)
     if f["ignore-value"] and len(args) > 1:
-        fail(EXIT_BAD_ARGS, "value is given while --ignore-value is set")
+        fail(EXIT_BAD_ARGS, "put command needs only 1 argument when 'ignore-value' is set")
     value = b""
     if not f["ignore-value"]:
         try:
@@ -130,7 +130,7 @@ def delete_request(ctx):
     key = b(args[0])
     if len(args) > 1:
         if f["prefix"] or f["from-key"]:
-            fail(EXIT_BAD_ARGS, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set.")
+            fail(EXIT_BAD_ARGS, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
         req.range_end = b(args[1])
     if f["prefix"]:
         if not key:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 
 from pyetcd.cli import printer as P
-from pyetcd.cli.goutil import printf_noargs
 
 
 class PBPrinter(P.Printer):
@@ -12,7 +11,7 @@ class PBPrinter(P.Printer):
 
     def pb(self, m, *_a):
         sys.stdout.flush()
-        sys.stdout.buffer.write(printf_noargs(m.SerializeToString()))
+        sys.stdout.buffer.write(m.SerializeToString())
 
     def header_only(self, r, *_a):
         # clientv3's lease responses embed *ResponseHeader; its Marshal is what gets printed.
