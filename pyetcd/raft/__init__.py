@@ -37,6 +37,12 @@ Value types (types.py): Entry(term, index, type, data), Message, HardState, Snap
     (Entry: entry_to_pb/entry_from_pb; encode_entry/decode_entry give raftpb bytes).
     Conf changes are raftpb.ConfChange / raftpb.ConfChangeV2 protobufs.
 
+Errors: ProposalDropped (also raised by step() for a forwarded MsgProp the receiver cannot
+    take; a server ignores errors from network messages, as etcd's node loop does),
+    StepLocalMsg, StepPeerNotFound, Compacted/Unavailable (storage).
+
+describe.py renders entries, messages and Ready values as text (logs, interaction tests).
+
 Native code: pyetcd._native.raft_* (Cython) replaces the hot paths (Entry, entry size and
 encoding, the unstable log, inflights, quorum commit index) when built. PYETCD_RAFT_PURE=1
 forces the plain-Python reference implementations (used for cross-checks and benchmarks).

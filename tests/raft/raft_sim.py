@@ -246,6 +246,8 @@ class Sim:
         for node in list(self.nodes.values()):
             if node.up:
                 node.handle_ready()
+                if node.up and node.rn.raft.state == STATE_LEADER:
+                    self.record_leader(node.rn.raft.term, node.id)
 
     def leader(self):
         best = None

@@ -156,3 +156,75 @@ def test_restart_keeps_persisted_state_only():
     ents = rn2.raft.raft_log.all_entries()
     assert [e.data for e in ents][-1] == b"persisted"
     assert rn2.raft.term == rn.raft.term and rn2.raft.vote == 1
+
+
+class _Net:
+    """Three in-process nodes; deliver() runs Ready cycles until quiet."""
+
+    def __init__(self, **kw):
+        from pyetcd.raft.storage import new_memory_storage_with_conf
+        self.st = {i: new_memory_storage_with_conf([1, 2, 3], index=1, term=1) for i in (1, 2, 3)}
+        self.n = {i: RawNode(Config(i, self.st[i], rand=random.Random(i), **kw)) for i in (1, 2, 3)}
+        self.reads = {i: [] for i in (1, 2, 3)}
+        self.sent = []
+
+    def deliver(self, hold=()):
+        while True:
+            busy = False
+            for i, rn in self.n.items():
+                if not rn.has_ready():
+                    continue
+                busy = True
+                rd = rn.ready()
+                self.st[i].append(rd.entries)
+                if rd.hard_state is not None:
+                    self.st[i].set_hard_state(rd.hard_state)
+                self.reads[i].extend(rd.read_states)
+                rn.advance(rd)
+                for m in rd.messages:
+                    self.sent.append(m)
+                    if m.to not in hold:
+                        try:
+                            self.n[m.to].step(m)
+                        except ProposalDropped:
+                            pass
+            if not busy:
+                return
+
+
+def test_lease_based_read_needs_no_heartbeat_round():
+    from pyetcd.raft import READ_ONLY_LEASE_BASED
+    from pyetcd.raft.types import MsgHeartbeat
+    net = _Net(check_quorum=True, read_only_option=READ_ONLY_LEASE_BASED)
+    net.n[1].campaign()
+    net.deliver()
+    net.sent.clear()
+    net.n[1].read_index(b"lease")
+    net.deliver()
+    assert [r.request_ctx for r in net.reads[1]] == [b"lease"]
+    assert not [m for m in net.sent if m.type == MsgHeartbeat]
+
+
+def test_uncommitted_size_limit_drops_proposals():
+    net = _Net(max_uncommitted_entries_size=1000)
+    net.n[1].campaign()
+    net.deliver()
+    net.n[1].propose(b"x" * 600)
+    with pytest.raises(ProposalDropped):
+        net.n[1].propose(b"y" * 600)  # 1200 uncommitted bytes would exceed the limit
+    net.deliver()
+    net.n[1].propose(b"z" * 600)      # committed in between: room again
+
+
+def test_inflight_window_bounds_pipelining():
+    from pyetcd.raft.types import MsgApp
+    net = _Net(max_inflight_msgs=2)
+    net.n[1].campaign()
+    net.deliver()
+    net.sent.clear()
+    for i in range(5):
+        net.n[1].propose(b"p%d" % i)
+    # Followers 2 and 3 do not answer yet: at most 2 MsgApp each are in flight.
+    rd = net.n[1].ready()
+    apps = [m for m in rd.messages if m.type == MsgApp]
+    assert len([m for m in apps if m.to == 2]) == 2 and len([m for m in apps if m.to == 3]) == 2
