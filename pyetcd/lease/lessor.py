@@ -155,25 +155,33 @@ class Lessor:
         if kvstore is not None:
             self.attach_from_kv(kvstore)
 
-    def attach_from_kv(self, kvstore, chunk: int = 1000) -> int:
-        """Attach each live key to the lease in its ``lease`` field; returns how many."""
+    def attach_from_kv(self, kvstore, chunk: int = 1000, use_restored: bool = True) -> int:
+        """Attach each live key to the lease in its ``lease`` field; returns how many.
+
+        Uses the store's ``restored_leases`` (key -> lease, gathered while it rebuilt its index
+        on open, as etcd's keyToLease) when it has one, so call this right after opening the
+        store, before any write; otherwise (or with use_restored=False) scans the live keys."""
+        restored = getattr(kvstore, "restored_leases", None) if use_restored else None
+        if isinstance(restored, dict):
+            return sum(self._attach_recovered(k, lid) for k, lid in restored.items())
         start, n = b"\x00", 0
         while True:
             rr = kvstore.range(start, b"\x00", limit=chunk)
             for kv in rr.kvs:
-                if kv.lease == 0:
-                    continue
-                lease = self._leases.get(kv.lease)
-                if lease is None:
-                    self._warn("unknown lease to attach", lease_id=f"{kv.lease:x}",
-                               key=kv.key.decode(errors="replace"))
-                    continue
-                lease.keys.add(kv.key)
-                self._items[kv.key] = kv.lease
-                n += 1
+                if kv.lease != 0:
+                    n += self._attach_recovered(kv.key, kv.lease)
             if len(rr.kvs) < chunk:
                 return n
             start = rr.kvs[-1].key + b"\x00"
+
+    def _attach_recovered(self, key: bytes, lease_id: int) -> bool:
+        lease = self._leases.get(lease_id)
+        if lease is None:
+            self._warn("unknown lease to attach", lease_id=f"{lease_id:x}", key=key.decode(errors="replace"))
+            return False
+        lease.keys.add(key)
+        self._items[key] = lease_id
+        return True
 
     # ---- grant / revoke / checkpoint (applied on every member, in log order) ---------------
     def grant(self, lease_id: int, ttl: int) -> Lease:

@@ -280,7 +280,8 @@ def test_encoding_roundtrip():
     assert decode_lease(v) == (-2, 9_000_000_000, 17)
 
 
-def test_recover_from_backend_and_kv(tmp_path, clock):
+@pytest.mark.parametrize("use_restored", [True, False], ids=["restored_leases", "scan"])
+def test_recover_from_backend_and_kv(tmp_path, clock, use_restored):
     be = Backend(str(tmp_path / "db"))
     kv = KVStore(be)
     le = Lessor(be, min_ttl=2, now=clock)
@@ -300,9 +301,9 @@ def test_recover_from_backend_and_kv(tmp_path, clock):
 
     be = Backend(str(tmp_path / "db"))
     le2 = Lessor(be, min_ttl=5, now=clock)
-    le2.recover(KVStore(be))
+    le2.recover()
+    assert le2.attach_from_kv(KVStore(be), chunk=2, use_restored=use_restored) == 2
     assert sorted(le2.ids()) == [1, 2]
-    assert le2.lookup(1).ttl == 10 or le2.lookup(1).ttl == 5
     assert le2.lookup(1).ttl == 10 and le2.lookup(2).ttl == 20
     assert le2.time_to_live(1)[2] == [b"a"] and le2.time_to_live(2)[2] == [b"b"]
     assert le2.get_lease(b"d") == 0 and le2.get_lease(b"c") == 0
