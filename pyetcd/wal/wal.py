@@ -13,7 +13,7 @@ from pyetcd.pb import raftpb
 
 from . import record as rec
 from .errors import WALCorruptError, WALError
-from .fileutil import fdatasync, fsync_dir, preallocate, pwrite_all
+from .fileutil import fdatasync, fsync_dir, preallocate, pwrite_all, read_data
 
 SEGMENT_SIZE = 64 * 1024 * 1024
 _SEGMENT_RE = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.wal$")
@@ -187,8 +187,7 @@ class WAL:
         tail_scan = None
         for i, (_seq, _first, name) in enumerate(segments):
             path = os.path.join(dirpath, name)
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_data(path)
             scan = rec.scan_segment(data, path, prev, tail=i == len(segments) - 1)
             prev = scan.last_crc if scan.records else prev
             tail_scan = scan
@@ -242,11 +241,14 @@ class WAL:
         try:
             end = tail_scan.end
             crc = prev if prev is not None else 0
-            if os.fstat(fd).st_size > end or tail_scan.torn:
+            if tail_scan.torn:
+                # Past ``end`` there is only zeros unless the tail was torn.
                 os.ftruncate(fd, end)
                 if prealloc:
                     preallocate(fd, segment_size)
                 os.fsync(fd)
+            elif prealloc and os.fstat(fd).st_size < segment_size:
+                preallocate(fd, segment_size)
             if not tail_scan.records:
                 # The tail lost even its head record: write the head again so the segment can
                 # be verified on its own.
