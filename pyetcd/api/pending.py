@@ -10,15 +10,9 @@ class WatchService(Service, rpc_grpc.WatchServicer):
     pass
 
 
-class LeaseService(Service, rpc_grpc.LeaseServicer):
-    pass
-
-
 class AuthService(Service, rpc_grpc.AuthServicer):
     pass
 
 
 unimplemented_methods(WatchService, ["Watch"], "Watch")
-unimplemented_methods(LeaseService, ["LeaseGrant", "LeaseRevoke", "LeaseKeepAlive", "LeaseTimeToLive",
-                                     "LeaseLeases"], "Lease")
 unimplemented_methods(AuthService, [n for n in dir(rpc_grpc.AuthServicer) if not n.startswith("_")], "Auth")

@@ -86,7 +86,7 @@ class EtcdServer:
         os.makedirs(snap_dir, exist_ok=True)
         self.backend = Backend(os.path.join(snap_dir, "db"))
         self.kv = KVStore(self.backend)
-        self.applier = KVApplier(self.kv)
+        self._open_lessor()
         try:
             if WAL.exists(wal_dir):
                 self.wal, rs = WAL.open(wal_dir)
@@ -96,6 +96,22 @@ class EtcdServer:
         except WALError as e:
             raise DataDirError(f"failed to open WAL in {wal_dir}: {e}") from e
         self._campaign()
+
+    def _open_lessor(self) -> None:
+        """Leases and their key attachments come back from the backend before the WAL replay."""
+        from pyetcd.lease import Lessor, min_lease_ttl, request_timeout
+
+        from .apply.lease import LeaseApplier
+
+        cfg = self.cfg
+        self.lessor = Lessor(self.backend, min_ttl=min_lease_ttl(cfg.heartbeat_interval, cfg.election_timeout),
+                             now=time.monotonic, checkpointing=cfg.experimental_enable_lease_checkpoint,
+                             expired_retry_interval=request_timeout(cfg.election_timeout), logger=self.lg)
+        self.lessor.recover(self.kv)
+        self.lease_applier = LeaseApplier(self.lessor, self.kv)
+        self.applier = KVApplier(self.kv, lease_exists=self.lessor.exists,
+                                 on_put=self.lease_applier.attach_put,
+                                 on_delete=self.lease_applier.detach_delete)
 
     def _bootstrap(self, wal_dir: str) -> None:
         from pyetcd.wal import WAL
@@ -169,6 +185,8 @@ class EtcdServer:
         self.wal.save(hs, [e], sync=self.sync)
         self._apply_entry(e)
         self.backend.force_commit()
+        # etcd promotes the lessor once the new leader has applied its first entry.
+        self.lessor.promote(self.cfg.election_timeout / 1000)
         self.lg.info("elected leader of a single-member cluster", term=self.term)
 
     def _load_members(self) -> list[MemberInfo]:
@@ -183,6 +201,9 @@ class EtcdServer:
         self._wake = asyncio.Event()
         self._tasks.append(asyncio.create_task(self._run_flusher(), name="wal-flusher"))
         self._tasks.append(asyncio.create_task(self._run_backend_commits(), name="backend-commit"))
+        from pyetcd.api.lease import run_expiry
+
+        self._tasks.append(asyncio.create_task(run_expiry(self, self.lessor), name="lease-expiry"))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -299,6 +320,12 @@ class EtcdServer:
             resp, events = a.txn(r.txn, is_write=True)
         elif which == "compaction":
             return a.compaction(r.compaction)
+        elif which == "lease_grant":
+            return self.lease_applier.grant(r.lease_grant)
+        elif which == "lease_revoke":
+            resp, events = self.lease_applier.revoke(r.lease_revoke)
+        elif which == "lease_checkpoint":
+            return self.lease_applier.checkpoint(r.lease_checkpoint)
         else:
             raise errors.unimplemented(f"request {which}")
         if events:

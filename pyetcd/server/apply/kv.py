@@ -45,9 +45,12 @@ class _WriteView:
 
 
 class KVApplier:
-    def __init__(self, store, lease_exists=lambda lease_id: False):
+    def __init__(self, store, lease_exists=lambda lease_id: False, on_put=None, on_delete=None):
+        """on_put(prev_kv, key, lease) / on_delete(prev_kvs) follow every write (lease attachment)."""
         self.store = store
         self.lease_exists = lease_exists
+        self.on_put = on_put or (lambda prev, key, lease: None)
+        self.on_delete = on_delete or (lambda prevs: None)
 
     # ---- Range ---------------------------------------------------------------------------
     def range(self, r, view: _WriteView | None = None):
@@ -128,7 +131,7 @@ class KVApplier:
             lease = prev.lease
         if p.prev_kv and prev is not None:
             resp.prev_kv.CopyFrom(prev)
-        view.tw.put(p.key, value, lease)
+        self.on_put(view.tw.put(p.key, value, lease), p.key, lease)
         view.changed = True
         resp.header.revision = view.base_rev + 1
         return resp
@@ -136,6 +139,7 @@ class KVApplier:
     def _delete_range(self, d, view: _WriteView):
         resp = rpc.DeleteRangeResponse()
         prevs = view.tw.delete_range(d.key, d.range_end)
+        self.on_delete(prevs)
         if d.prev_kv:
             resp.prev_kvs.extend(prevs)
         resp.deleted = len(prevs)
