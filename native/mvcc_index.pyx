@@ -1,15 +1,15 @@
-# distutils: language = c++
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled MVCC hot paths: the key index (etcd's keyIndex/treeIndex), revision-key codecs and
 the protobuf encoding of mvccpb.KeyValue / Event.
 
 Same logic and API as pyetcd/storage/mvcc/index_py.py (the reference, tested side by side).
-A revision is an int64 main << 24 | sub (revision.py: SUB_BITS); a generation's revisions live in a C++ vector.
+A revision is an int64 main << 24 | sub (revision.py: SUB_BITS); a generation's revisions live in a growable C array.
 """
 from libc.stdint cimport int64_t, uint64_t, uint8_t
 from libc.string cimport memcpy
 from mvcc_rev cimport SUB_BITS, SUB_MASK, _put_be64, _get_be64, _varint_len, _put_varint
-from libcpp.vector cimport vector
+from libc.stdlib cimport realloc, free
+from libc.string cimport memmove
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
 from cpython.ref cimport PyObject
@@ -121,10 +121,10 @@ def encode_put_event(bytes key not None, bytes value not None, int64_t create_re
 
 # -- key index ----------------------------------------------------------------------------
 
-cdef inline Py_ssize_t _last_at_or_below(vector[int64_t]& revs, int64_t at) noexcept:
-    """Index of the last revision with main <= at, or -1."""
+cdef inline Py_ssize_t _last_at_or_below(const int64_t* revs, Py_ssize_t n, int64_t at) noexcept:
+    """Index of the last of revs[:n] (ascending) with main <= at, or -1."""
     cdef int64_t bound = (at << SUB_BITS) | SUB_MASK
-    cdef Py_ssize_t lo = 0, hi = <Py_ssize_t>revs.size(), mid
+    cdef Py_ssize_t lo = 0, hi = n, mid
     while lo < hi:
         mid = (lo + hi) >> 1
         if revs[mid] <= bound:
@@ -139,15 +139,38 @@ cdef class Generation:
 
     cdef public int64_t ver
     cdef public int64_t created
-    cdef vector[int64_t] revs
+    cdef int64_t* revs      # ascending; revs[:n] in use, room for cap
+    cdef Py_ssize_t n
+    cdef Py_ssize_t cap
 
     def __init__(self, int64_t created=0, int64_t ver=0):
         self.created = created
         self.ver = ver
 
+    def __dealloc__(self):
+        free(self.revs)
+
+    cdef int push(self, int64_t r) except -1:
+        cdef Py_ssize_t cap
+        cdef int64_t* p
+        if self.n == self.cap:
+            cap = self.cap * 2 if self.cap else 2
+            p = <int64_t*>realloc(self.revs, cap * sizeof(int64_t))
+            if p == NULL:
+                raise MemoryError()
+            self.revs = p
+            self.cap = cap
+        self.revs[self.n] = r
+        self.n += 1
+        return 0
+
+    cdef void drop_front(self, Py_ssize_t k) noexcept:
+        memmove(self.revs, self.revs + k, (self.n - k) * sizeof(int64_t))
+        self.n -= k
+
     @property
     def revs_list(self):
-        return [self.revs[i] for i in range(self.revs.size())]
+        return [self.revs[i] for i in range(self.n)]
 
 
 cdef class KeyIndex:
@@ -164,22 +187,22 @@ cdef class KeyIndex:
         self.gens = [Generation()]
 
     cdef bint is_empty(self):
-        return len(self.gens) == 1 and (<Generation>self.gens[0]).revs.size() == 0
+        return len(self.gens) == 1 and (<Generation>self.gens[0]).n == 0
 
     cdef int put(self, int64_t r) except -1:
         if r <= self.modified:
             raise ValueError(f"put with revision {r:#x} not above {self.modified:#x} on {self.key!r}")
         cdef Generation g = <Generation>self.gens[len(self.gens) - 1]
-        if g.revs.size() == 0:
+        if g.n == 0:
             g.created = r
-        g.revs.push_back(r)
+        g.push(r)
         g.ver += 1
         self.modified = r
         return 0
 
     cdef bint tombstone(self, int64_t r) except -1:
         cdef Generation g = <Generation>self.gens[len(self.gens) - 1]
-        if g.revs.size() == 0:
+        if g.n == 0:
             return False
         self.put(r)
         self.gens.append(Generation())
@@ -190,42 +213,42 @@ cdef class KeyIndex:
         cdef Generation g
         for cg in range(last, -1, -1):
             g = <Generation>self.gens[cg]
-            if g.revs.size() == 0:
+            if g.n == 0:
                 continue
-            if cg != last and (g.revs.back() >> SUB_BITS) <= at:
+            if cg != last and (g.revs[g.n - 1] >> SUB_BITS) <= at:
                 return None
-            if (g.revs.front() >> SUB_BITS) <= at:
+            if (g.revs[0] >> SUB_BITS) <= at:
                 return g
         return None
 
     cdef bint get(self, int64_t at, int64_t* mod, int64_t* created, int64_t* ver):
         cdef Generation g = <Generation>self.gens[len(self.gens) - 1]
         cdef Py_ssize_t n
-        if g.revs.size() and (g.revs.back() >> SUB_BITS) <= at:  # the live key at its latest
-            mod[0] = g.revs.back()
+        if g.n and (g.revs[g.n - 1] >> SUB_BITS) <= at:  # the live key at its latest
+            mod[0] = g.revs[g.n - 1]
             created[0] = g.created
             ver[0] = g.ver
             return True
         g = self.find_generation(at)
         if g is None:
             return False
-        n = _last_at_or_below(g.revs, at)
+        n = _last_at_or_below(g.revs, g.n, at)
         if n < 0:
             return False
         mod[0] = g.revs[n]
         created[0] = g.created
-        ver[0] = g.ver - (<Py_ssize_t>g.revs.size() - 1 - n)
+        ver[0] = g.ver - (g.n - 1 - n)
         return True
 
     cdef Py_ssize_t do_compact(self, int64_t at, set available, Py_ssize_t* ri) except -1:
         cdef Py_ssize_t gi = 0, ngens = len(self.gens)
         cdef Generation g = <Generation>self.gens[0]
         while gi < ngens - 1:
-            if (g.revs.back() >> SUB_BITS) > at:
+            if (g.revs[g.n - 1] >> SUB_BITS) > at:
                 break
             gi += 1
             g = <Generation>self.gens[gi]
-        ri[0] = _last_at_or_below(g.revs, at)
+        ri[0] = _last_at_or_below(g.revs, g.n, at)
         if ri[0] >= 0:
             available.add(g.revs[ri[0]])
         return gi
@@ -234,10 +257,10 @@ cdef class KeyIndex:
         cdef Py_ssize_t ri
         cdef Py_ssize_t gi = self.do_compact(at, available, &ri)
         cdef Generation g = <Generation>self.gens[gi]
-        if g.revs.size():
+        if g.n:
             if ri > 0:
-                g.revs.erase(g.revs.begin(), g.revs.begin() + ri)
-            if g.revs.size() == 1 and gi != len(self.gens) - 1:
+                g.drop_front(ri)
+            if g.n == 1 and gi != len(self.gens) - 1:
                 available.discard(g.revs[0])
                 gi += 1
         if gi:
@@ -250,7 +273,7 @@ cdef class KeyIndex:
         cdef Py_ssize_t ri
         cdef Py_ssize_t gi = self.do_compact(at, available, &ri)
         cdef Generation g = <Generation>self.gens[gi]
-        if g.revs.size() and ri == <Py_ssize_t>g.revs.size() - 1 and gi != len(self.gens) - 1:
+        if g.n and ri == g.n - 1 and gi != len(self.gens) - 1:
             available.discard(g.revs[ri])
         return 0
 
@@ -323,7 +346,7 @@ cdef class TreeIndex:
             g = <Generation>ki.gens[0]
             g.created = created
             g.ver = ver
-            g.revs.push_back(r)
+            g.push(r)
             ki.modified = r
             self._map[key] = ki
             self._keys.add(key)
