@@ -15,8 +15,9 @@ What goes out, as etcd 3.5.1 sends it (checked against the real server):
 - WatchProgressRequest -> one response, watch_id -1, header revision = store revision.
 - progress_notify -> every experimental-watch-progress-notify-interval (+ up to 10% jitter), an
   event-less response to each synced watcher that asked and got no events since the last tick.
-- fragment -> a response of at least max-request-bytes with 2+ events is split; every part but
-  the last has ``fragment`` set.
+- fragment -> a response of at least max-request-bytes + 512 KiB (etcd's grpcOverheadBytes: the
+  watch server's limit is the gRPC message limit) with 2+ events is split; every part but the
+  last has ``fragment`` set.
 A client's half-close does not end the stream (etcd keeps sending until the RPC is cancelled).
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .base import Service
 _PUT = mvccpb.Event.PUT
 _NOPUT = rpc.WatchCreateRequest.NOPUT
 _NODELETE = rpc.WatchCreateRequest.NODELETE
+GRPC_OVERHEAD_BYTES = 512 * 1024
 
 
 def split_fragments(wr, max_bytes: int) -> list:
@@ -98,6 +100,8 @@ class WatchService(Service, rpc_grpc.WatchServicer):
     def __init__(self, server, store):
         super().__init__(server)
         self.store = store
+        # responses at least this big are fragmented (for watchers that asked)
+        self.fragment_bytes = server.cfg.max_request_bytes + GRPC_OVERHEAD_BYTES
 
     def _header(self, h, rev: int) -> None:
         self.server.fill_header(h)
@@ -111,7 +115,7 @@ class WatchService(Service, rpc_grpc.WatchServicer):
         interval = float(getattr(self.server.cfg, "experimental_watch_progress_notify_interval", 0) or 0)
         if interval > 0:
             ticker = asyncio.get_running_loop().create_task(self._progress_loop(st, interval))
-        max_bytes = self.server.cfg.max_request_bytes
+        max_bytes = self.fragment_bytes
         try:
             while True:
                 item = await ws.get()

@@ -212,3 +212,50 @@ def test_slow_consumer_gets_everything_or_a_compacted_cancel(tmp_path, compact):
 
     with start_pyetcd(tmp_path) as p:
         asyncio.run(asyncio.wait_for(main(p.endpoint), 1800))
+
+
+def test_fragments_and_progress_notify_match_real_etcd(tmp_path):
+    """With --max-request-bytes 1024, a catch-up response of 800 revisions (~720 KiB, above etcd's
+    limit of max-request-bytes + 512 KiB) watched with fragment=True arrives split the same way;
+    with --experimental-watch-progress-notify-interval 1s, a progress_notify watcher gets the same
+    event-less notification (watch id, header revision) as from etcd."""
+    from pyetcd.testing import procs
+
+    args = ["--max-request-bytes", "1024", "--experimental-watch-progress-notify-interval", "1s"]
+    n = 800
+
+    async def main(ep):
+        s = Side(ep)
+        try:
+            sem = asyncio.Semaphore(32)
+
+            async def put(i):
+                async with sem:
+                    await s.kv.Put(rpc.PutRequest(key=b"f/%04d" % i, value=b"x" * 900))
+            await asyncio.gather(*(put(i) for i in range(n)))
+            call = s.watch.Watch()
+            for req in (rpc.WatchCreateRequest(key=b"idle", progress_notify=True, watch_id=3),
+                        rpc.WatchCreateRequest(key=b"f/", range_end=b"f0", fragment=True, watch_id=1, start_revision=2)):
+                await call.write(rpc.WatchRequest(create_request=req))
+                assert (await call.read()).created
+            shape, progress = [], None
+            while progress is None or not shape or shape[-1][1]:
+                r = await asyncio.wait_for(call.read(), 30)
+                if r.watch_id == 3:
+                    progress = (r.watch_id, len(r.events), r.header.revision, r.created, r.canceled)
+                else:
+                    shape.append((r.watch_id, r.fragment, len(r.events), r.events[0].kv.mod_revision))
+            call.cancel()
+            return shape, progress
+        finally:
+            await s.close()
+
+    (tmp_path / "e").mkdir()
+    (tmp_path / "p").mkdir()
+    with procs.start_member("etcd", str(tmp_path / "e"), extra_args=args) as e:
+        want = asyncio.run(asyncio.wait_for(main(e.endpoint), 300))
+    with start_pyetcd(tmp_path / "p", extra_args=args) as p:
+        got = asyncio.run(asyncio.wait_for(main(p.endpoint), 300))
+    assert got == want
+    assert len(want[0]) >= 2 and [f[1] for f in want[0]] == [True] * (len(want[0]) - 1) + [False]
+    assert sum(f[2] for f in want[0]) == n

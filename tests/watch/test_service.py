@@ -46,7 +46,11 @@ async def _env(tmp_path, **cfg):
     server = FakeServer(src.kv, **cfg)
     src.store.start()
     g = grpc.aio.server()
-    rpc_grpc.add_WatchServicer_to_server(WatchService(server, src.store), g)
+    svc = WatchService(server, src.store)
+    assert svc.fragment_bytes == server.cfg.max_request_bytes + 512 * 1024  # etcd's limit
+    if "fragment_bytes" in cfg:
+        svc.fragment_bytes = cfg["fragment_bytes"]
+    rpc_grpc.add_WatchServicer_to_server(svc, g)
     port = free_port()
     g.add_insecure_port(f"127.0.0.1:{port}")
     await g.start()
@@ -164,7 +168,7 @@ def test_fragmented_watch_splits_big_responses(tmp_path):
         assert len(parts) > 3 and all(p.fragment for p in parts[:-1]) and not parts[-1].fragment
         assert [e for p in parts for e in p.events] == list(whole.events) and len(whole.events) == 20
         call.cancel()
-    run(tmp_path, body, max_request_bytes=1024)
+    run(tmp_path, body, fragment_bytes=1024)
 
 
 def test_split_fragments_follows_etcd():
