@@ -355,3 +355,42 @@ def test_value_cache_size_does_not_change_results(tmp_path, factory):
     assert stores[0]._cache == {} and len(stores[2]._cache) > 0
     for st in stores:
         st.be.close()
+
+
+def test_background_compaction_in_steps(path, factory):
+    st = KVStore(Backend(path), index_factory=factory, compaction_batch_limit=4)
+    for i in range(20):
+        put(st, b"k%d" % (i % 3), b"%d" % i)   # revs 2..21
+    before = st.range(b"\x00", b"\x00", rev=15)
+    h = st.hash_kv(21)
+    st.compact(15, wait=False)
+    assert st.compaction_pending and st.compact_rev == 15
+    with pytest.raises(type(ErrCompacted)):
+        st.range(b"k1", rev=14)  # reads below are refused at once
+    assert [kvt(m) for m in st.range(b"\x00", b"\x00", rev=15).kvs] == [kvt(m) for m in before.kvs]
+    put(st, b"k9", b"x")          # writes go on meanwhile
+    assert st.be.get("meta", kvs_mod.FINISHED_COMPACT_KEY) is None
+    h_pending = st.hash_kv()      # the hash does not depend on how far the deletes got
+    steps = 1
+    while not st.compact_step():
+        steps += 1
+    assert steps == 4  # 14 revisions at or below 15, 4 per batch
+    assert not st.compaction_pending
+    assert st.hash_kv() == h_pending
+    assert [rev_main(bytes_to_rev(k)) for k in st.be.keys("key", b"", b"\xff")] == [13, 14, 15, 16, 17, 18,
+                                                                                     19, 20, 21, 22]
+    assert st.be.get("meta", kvs_mod.FINISHED_COMPACT_KEY) == main_rev_bytes(15)
+    # the hash equals that of a store compacted in one go
+    other = KVStore(Backend(path + "2"), index_factory=factory)
+    for i in range(20):
+        put(other, b"k%d" % (i % 3), b"%d" % i)
+    other.compact(15)
+    put(other, b"k9", b"x")
+    assert other.hash_kv(21) == st.hash_kv(21)
+    assert st.hash_kv(21)[0] != h[0]  # compaction changed what is hashed (compact_rev moved)
+    st.compact(17, wait=False)
+    st.compact(19)  # finishes the pending one first
+    assert not st.compaction_pending and st.compact_rev == 19
+    assert st.be.get("meta", kvs_mod.FINISHED_COMPACT_KEY) == main_rev_bytes(19)
+    other.close()
+    st.close()

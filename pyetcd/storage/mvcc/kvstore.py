@@ -91,6 +91,7 @@ class KVStore:
         # _compact_rev is the last compaction's revision, -1 if none (etcd's compactMainRev).
         self._rev = 1
         self._compact_rev = -1
+        self._compaction = None  # a compaction whose backend deletes are not all done
         self._restore()
 
     # -- state --------------------------------------------------------------------------
@@ -220,11 +221,29 @@ class KVStore:
 
     # -- compaction ---------------------------------------------------------------------
 
-    def compact(self, rev: int) -> None:
-        """Compact history at ``rev`` (etcd's Compact; done synchronously here)."""
+    def compact(self, rev: int, *, wait: bool = True) -> None:
+        """Compact history at ``rev`` (etcd's Compact).
+
+        The index is compacted and the compact revision persisted at once; from then on reads
+        below ``rev`` fail with ErrCompacted. Removing the dropped revisions from the backend
+        happens in batches of compaction_batch_limit: all of them before returning if
+        ``wait``, else one batch per compact_step() call (as etcd runs it in the background).
+        """
         with self._lock:
+            self._finish_compaction()  # one compaction at a time, in order
             self._update_compact_rev(rev)
-            self._schedule_compaction(rev)
+            self._start_compaction(rev)
+            if wait:
+                self._finish_compaction()
+
+    def compact_step(self) -> bool:
+        """Remove one batch of a pending compaction; True when none is left pending."""
+        with self._lock:
+            return self._unsafe_compact_step()
+
+    @property
+    def compaction_pending(self) -> bool:
+        return self._compaction is not None
 
     def _update_compact_rev(self, rev: int) -> None:
         if rev <= self._compact_rev:
@@ -236,24 +255,35 @@ class KVStore:
         self.be.put(_META, SCHEDULED_COMPACT_KEY, rv.main_rev_bytes(rev))
         self.be.force_commit()
 
-    def _schedule_compaction(self, rev: int) -> None:
+    def _start_compaction(self, rev: int) -> None:
         keep = self._index.compact(rev)
         self._cache = {r: v for r, v in self._cache.items() if r in keep or (r >> SUB_BITS) > rev}
         self._cache_used = sum(len(v) + 100 for v in self._cache.values())
+        # [revision, revisions kept at or below it, next backend key to look at]
+        self._compaction = [rev, keep, b""]
+
+    def _finish_compaction(self) -> None:
+        while not self._unsafe_compact_step():
+            pass
+
+    def _unsafe_compact_step(self) -> bool:
+        c = self._compaction
+        if c is None:
+            return True
+        rev, keep, start = c
         be = self.be
-        end = rv.main_to_bytes(rev + 1)
-        start = b""
         limit = self.compaction_batch_limit
-        while True:
-            keys = be.keys(_KEY, start, end, limit)
-            dead = [k for k in keys if _bytes_to_rev(k) not in keep]
-            if dead:
-                be.delete_many(_KEY, dead)
-            if len(keys) < limit:
-                break
-            start = keys[-1] + b"\x00"  # just above the last key seen
-            be.force_commit()
-        be.put(_META, FINISHED_COMPACT_KEY, rv.main_rev_bytes(rev))
+        keys = be.keys(_KEY, start, rv.main_to_bytes(rev + 1), limit)
+        dead = [k for k in keys if _bytes_to_rev(k) not in keep]
+        if dead:
+            be.delete_many(_KEY, dead)
+        if len(keys) < limit:
+            be.put(_META, FINISHED_COMPACT_KEY, rv.main_rev_bytes(rev))
+            self._compaction = None
+            return True
+        c[2] = keys[-1] + b"\x00"  # just above the last key seen
+        be.force_commit()  # commit each batch of deletes, as etcd does
+        return False
 
     # -- hash ---------------------------------------------------------------------------
 
@@ -321,7 +351,8 @@ class KVStore:
         self._rev = max(cur, self._compact_rev)
         if scheduled != 0 and scheduled > self._compact_rev:
             self._update_compact_rev(scheduled)
-            self._schedule_compaction(scheduled)
+            self._start_compaction(scheduled)
+            self._finish_compaction()
 
 
 class TxnWrite:
