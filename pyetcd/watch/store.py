@@ -24,11 +24,18 @@ from __future__ import annotations
 
 import asyncio
 
+from pyetcd.pb import kv as mvccpb
+from pyetcd.storage import backend as bk
+from pyetcd.storage.mvcc import revision as rv
+
 from .group import Watcher, WatcherGroup, WatchResp
 
 # Revisions read from history per catch-up step (bounds the time one step holds the loop; also
 # etcd's watchBatchMaxRevs, the most revisions it puts in one response to one watcher).
 BATCH_REVS = 1000
+# Bytes of history read per catch-up step: reading stops at the first revision boundary past
+# this, so a step's memory (and each catch-up response) stays bounded whatever the values' sizes.
+BATCH_BYTES = 1 << 20
 # Unsynced watchers considered per step (etcd's maxWatchersPerSync).
 MAX_WATCHERS_PER_SYNC = 512
 # How long the background task sleeps when unsynced watchers could not progress (etcd: 100ms).
@@ -38,10 +45,11 @@ SYNC_INTERVAL = 0.1
 class WatchableStore:
     """Watchers over a KVStore-like ``kv`` (``rev``, ``compact_rev``, ``history(min, max)``)."""
 
-    def __init__(self, kv, *, batch_revs: int = BATCH_REVS,
+    def __init__(self, kv, *, batch_revs: int = BATCH_REVS, batch_bytes: int = BATCH_BYTES,
                  max_watchers_per_sync: int = MAX_WATCHERS_PER_SYNC, sync_interval: float = SYNC_INTERVAL):
         self.kv = kv
         self.batch_revs = batch_revs
+        self.batch_bytes = batch_bytes
         self.max_watchers_per_sync = max_watchers_per_sync
         self.sync_interval = sync_interval
         self.synced = WatcherGroup()
@@ -147,9 +155,8 @@ class WatchableStore:
                 low = w.min_rev
         if low is None:
             return progressed
-        hi = min(cur, low + self.batch_revs - 1)
-        self.history_reads += 1
-        wb = chosen.batch(kv.history(low, hi))
+        evs, hi = self.read_history(low, min(cur, low + self.batch_revs - 1))
+        wb = chosen.batch(evs)
         for w in chosen.watchers:
             if w.min_rev <= hi:
                 w.min_rev = hi + 1
@@ -167,6 +174,31 @@ class WatchableStore:
                 self.unsynced.delete(w)
                 self.synced.add(w)
         return progressed
+
+    def read_history(self, low: int, high: int) -> tuple[list, int]:
+        """Events of revisions low..high from the backend's key bucket, in revision order, stopping
+        at a revision boundary once batch_bytes are read. Returns (events, last revision covered).
+        (KVStore.history has no byte bound, so this walks the bucket itself, the same way.)"""
+        self.history_reads += 1
+        be = self.kv.be
+        parse = mvccpb.KeyValue.FromString
+        Event, PUT, DELETE = mvccpb.Event, mvccpb.Event.PUT, mvccpb.Event.DELETE
+        to_rev, shift, limit = rv.bytes_to_rev, rv.SUB_BITS, self.batch_bytes
+        out, size, last = [], 0, low - 1
+        for k, v in be.range(bk.KEY, rv.main_to_bytes(max(low, 0)), rv.main_to_bytes(high + 1)):
+            r = to_rev(k) >> shift
+            if r != last:
+                if size >= limit:
+                    return out, last
+                last = r
+            m = parse(v)
+            size += len(v)
+            if len(k) == rv.MARKED_REV_BYTES_LEN:  # a tombstone: its kv holds only the key
+                m.mod_revision = r
+                out.append(Event(type=DELETE, kv=m))
+            else:
+                out.append(Event(type=PUT, kv=m))
+        return out, high
 
     def move_victims(self) -> int:
         """Retry the pending response of each victim (etcd's moveVictims); a victim that sent

@@ -258,7 +258,8 @@ def test_random_differential_against_history(tmp_path, seed):
     its start, in revision order, each revision whole; or an exact prefix of it and then a
     compacted cancel. Never a gap, a duplicate or a reorder."""
     rnd = random.Random(seed)
-    src = Source(str(tmp_path / "db"), batch_revs=rnd.choice([3, 50, 1000]), max_watchers_per_sync=rnd.choice([2, 512]))
+    src = Source(str(tmp_path / "db"), batch_revs=rnd.choice([3, 50, 1000]), batch_bytes=rnd.choice([1, 300, 1 << 20]),
+                 max_watchers_per_sync=rnd.choice([2, 512]))
     store = src.store
     streams = [(WatchStream(store, capacity=rnd.randint(1, 4)), []) for _ in range(4)]
     watchers = {}  # (stream index, id) -> (key, end, first revision, no_put, no_delete)
@@ -327,3 +328,24 @@ def _contains(k, e, key):
     if e is None:
         return key == k
     return k <= key and (not e or key < e)
+
+
+def test_catch_up_bounds_bytes_per_step_at_revision_boundaries(tmp_path):
+    src = Source(str(tmp_path / "db"), batch_bytes=2500)
+    try:
+        for i in range(10):
+            src.txn(puts=[(b"a%d" % i, b"x" * 500), (b"b%d" % i, b"y" * 500)])  # ~1 KB a revision
+        src.delete(b"a", b"b")   # one revision of 10 tombstones
+        ws = WatchStream(src.store)
+        ws.watch(0, b"", b"", 1)  # every key (the store takes the index convention)
+        while src.store.unsynced.watchers:
+            src.store.sync_watchers()
+        got = drain(ws)
+        assert src.store.history_reads == len(got) > 3
+        for r in got:  # every response: whole revisions, about batch_bytes, never more than one over
+            revs = [e.kv.mod_revision for e in r.events]
+            assert r.revision == revs[-1] and len(set(revs)) <= 3
+        assert [ev_tuple(e) for r in got for e in r.events] == [ev_tuple(e) for e in src.history]
+        assert [e.type for e in got[-1].events][-10:] == [DELETE] * 10  # the range delete, whole
+    finally:
+        src.close()
