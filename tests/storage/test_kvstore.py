@@ -394,3 +394,34 @@ def test_background_compaction_in_steps(path, factory):
     assert st.be.get("meta", kvs_mod.FINISHED_COMPACT_KEY) == main_rev_bytes(19)
     other.close()
     st.close()
+
+
+def test_readers_in_other_threads_never_see_half_a_txn(s):
+    import threading
+
+    keys = [b"k%d" % i for i in range(5)]
+    stop = threading.Event()
+    seen = []
+    errors = []
+
+    def reader():
+        while not stop.is_set():
+            r = s.range(b"k", b"l")
+            vals = {m.value for m in r.kvs}
+            if r.count not in (0, 5) or len(vals) > 1 or any(m.mod_revision != r.rev for m in r.kvs):
+                errors.append((r.count, vals, r.rev))
+            seen.append(r.rev)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for n in range(200):
+            tw = s.write()
+            for k in keys:
+                tw.put(k, b"%d" % n)
+            tw.end()
+    finally:
+        stop.set()
+        t.join(30)
+    assert errors == []
+    assert seen and all(a <= b for a, b in zip(seen, seen[1:]))  # revisions never go back
