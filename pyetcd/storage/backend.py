@@ -319,6 +319,23 @@ class Backend:
 
     # -- maintenance --------------------------------------------------------------------
 
+    def hash(self, ignore_consistent_index: bool = True) -> int:
+        """crc32c over every bucket (names in byte order; each name, then its keys and values in
+        key order), as etcd's backend Hash. By default the meta keys consistent_index and term
+        are left out (etcd's DefaultIgnores), since members may differ there legitimately."""
+        import crc32c
+
+        with self._lock:
+            self._unsafe_flush_all()
+            h = 0
+            for name in sorted(self._sql, key=str.encode):
+                h = crc32c.crc32c(name.encode(), h)
+                for k, v in self.range(name):
+                    if ignore_consistent_index and name == META and k in (CONSISTENT_INDEX_KEY, TERM_KEY):
+                        continue
+                    h = crc32c.crc32c(k + v, h)
+            return h
+
     def _pragma(self, name: str) -> int:
         return self._cur.execute(f"PRAGMA {name}").fetchone()[0]
 
