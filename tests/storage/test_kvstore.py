@@ -425,3 +425,16 @@ def test_readers_in_other_threads_never_see_half_a_txn(s):
         t.join(30)
     assert errors == []
     assert seen and all(a <= b for a, b in zip(seen, seen[1:]))  # revisions never go back
+
+
+def test_delete_range_end_semantics(s):
+    tw = s.write()
+    for k in [b"a", b"b", b"c", b"d"]:
+        tw.put(k, k)
+    tw.end()
+    assert [m.key for m in delete(s, b"c", b"\x00")] == [b"c", b"d"]   # every key >= c
+    assert [m.key for m in delete(s, b"a", b"b")] == [b"a"]            # [a, b)
+    assert delete(s, b"z", b"a") == []                                 # end before key
+    assert [m.key for m in delete(s, b"\x00", b"\x00")] == [b"b"]      # everything left
+    assert s.range(b"\x00", b"\x00").count == 0
+    assert s.rev == 5
