@@ -184,14 +184,15 @@ class KVStore:
             if max_rev <= 0:
                 max_rev = self._rev
             out = []
-            parse = _KeyValue.FromString
             for k, v in self.be.range(_KEY, rv.main_to_bytes(max(min_rev, 0)), rv.main_to_bytes(max_rev + 1)):
-                m = parse(v)
-                if rv.is_tombstone(k):
-                    m.mod_revision = _bytes_to_rev(k) >> SUB_BITS
-                    out.append(_Event(type=_DELETE, kv=m))
+                if len(k) == 18:  # tombstone: the record holds only the key
+                    ev = _Event(type=_DELETE)
+                    ev.kv.MergeFromString(v)
+                    ev.kv.mod_revision = _bytes_to_rev(k) >> SUB_BITS
                 else:
-                    out.append(_Event(type=_PUT, kv=m))
+                    ev = _Event()
+                    ev.kv.MergeFromString(v)  # parsed in place: no copy into the event
+                out.append(ev)
             return out
 
     # -- writes -------------------------------------------------------------------------
