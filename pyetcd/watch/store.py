@@ -96,6 +96,14 @@ class WatchableStore:
         if w in self.synced:
             w.send(WatchResp(w.id, [], self.kv.rev))
 
+    def restore(self) -> None:
+        """The KV store was replaced (a snapshot was installed): every synced watcher catches up
+        again from its own next revision (etcd's watchableStore.Restore)."""
+        for w in list(self.synced.watchers):
+            self.synced.delete(w)
+            self.unsynced.add(w)
+        self.wake()
+
     def counts(self) -> dict:
         return {"synced": len(self.synced), "unsynced": len(self.unsynced), "victims": len(self.victims)}
 
@@ -111,10 +119,10 @@ class WatchableStore:
         for w, evs in synced.batch(events).items():
             n = len(evs)
             resp = WatchResp(w.id, evs, rev)
+            w.min_rev = rev + 1  # keeps the invariant for synced watchers too (see restore)
             if w.send(resp):
                 self.events_sent += n
                 continue
-            w.min_rev = rev + 1
             self._make_victim(w, resp)
             synced.delete(w)
         if self.victims:

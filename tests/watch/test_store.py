@@ -349,3 +349,31 @@ def test_catch_up_bounds_bytes_per_step_at_revision_boundaries(tmp_path):
         assert [e.type for e in got[-1].events][-10:] == [DELETE] * 10  # the range delete, whole
     finally:
         src.close()
+
+
+def test_restore_makes_synced_watchers_catch_up_from_the_new_store(tmp_path):
+    """After a snapshot install the store's history is another one: synced watchers re-read
+    from their next revision, and a watcher waiting for a future revision keeps waiting."""
+    src = Source(str(tmp_path / "db"))
+    other = Source(str(tmp_path / "db2"))
+    try:
+        ws = WatchStream(src.store)
+        live = ws.watch(0, b"k", None, 0)
+        future = ws.watch(0, b"k", None, 5)
+        src.put(b"k", b"old")                      # rev 2, seen by `live`
+        assert len(drain(ws)) == 1
+        for i in range(5):
+            other.put(b"k", b"new%d" % i)          # the snapshot's history: revs 2..6
+        src.kv.restore(other.kv.be)
+        src.store.restore()
+        assert src.store.counts() == {"synced": 0, "unsynced": 2, "victims": 0}
+        src.store.sync_watchers()
+        by = {}
+        for r in drain(ws):
+            by.setdefault(r.watch_id, []).extend((e.kv.mod_revision, e.kv.value) for e in r.events)
+        assert by[live] == [(3, b"new1"), (4, b"new2"), (5, b"new3"), (6, b"new4")]
+        assert by[future] == [(5, b"new3"), (6, b"new4")]
+        assert src.store.counts() == {"synced": 2, "unsynced": 0, "victims": 0}
+    finally:
+        src.close()
+        other.close()
