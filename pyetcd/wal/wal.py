@@ -4,6 +4,7 @@ See the package docstring for the on-disk format. One WAL object is the only wri
 directory (enforced with flock on the directory). Its methods are serialised by a lock, so it
 may be driven from an executor thread.
 """
+import contextlib
 import fcntl
 import os
 import re
@@ -94,6 +95,7 @@ class WAL:
         self._segment_size = segment_size
         self._prealloc = prealloc
         self._unsynced = False
+        self._failed = None            # the OSError that made this WAL unusable, if any
         self._mu = threading.Lock()
 
     # ------------------------------------------------------------------ creation / opening
@@ -288,8 +290,7 @@ class WAL:
         conflict) -- replay applies the same rule. An empty hard state is not recorded.
         """
         buf = bytearray()
-        with self._mu:
-            self._check_open()
+        with self._writing():
             crc = self._crc
             # append_record inlined: this loop is the write path's whole CPU cost.
             pack, u32, entry_type = rec.BODY_HEADER.pack, rec.U32.pack, rec.ENTRY
@@ -299,9 +300,9 @@ class WAL:
                 crc = crc32c(body)
                 buf += u32(crc)
                 buf += body
-            if hard_state is not None and not _empty_state(hard_state):
+            has_state = hard_state is not None and not _empty_state(hard_state)
+            if has_state:
                 crc = rec.append_record(buf, rec.STATE, hard_state.SerializeToString(), crc)
-                self._state.CopyFrom(hard_state)
             if not buf:
                 if sync and self._unsynced:
                     self._sync_locked()
@@ -309,6 +310,8 @@ class WAL:
             pwrite_all(self._fd, buf, self._offset)
             self._offset += len(buf)
             self._crc = crc
+            if has_state:
+                self._state.CopyFrom(hard_state)
             if entries:
                 self._last_index = entries[-1].Index
             self._unsynced = True
@@ -320,10 +323,10 @@ class WAL:
     def save_snapshot(self, index: int, term: int) -> None:
         """Record that a snapshot at (index, term) exists; synced before returning."""
         buf = bytearray()
-        with self._mu:
-            self._check_open()
-            self._crc = rec.append_record(buf, rec.SNAPSHOT, rec.encode_snapshot(index, term), self._crc)
+        with self._writing():
+            crc = rec.append_record(buf, rec.SNAPSHOT, rec.encode_snapshot(index, term), self._crc)
             pwrite_all(self._fd, buf, self._offset)
+            self._crc = crc
             self._offset += len(buf)
             self._unsynced = True
             if index > self._last_index:
@@ -354,8 +357,7 @@ class WAL:
 
     def cut(self) -> None:
         """Start a new segment now (tests and tools; save() cuts on its own by size)."""
-        with self._mu:
-            self._check_open()
+        with self._writing():
             self._cut_locked()
 
     def _sync_locked(self) -> None:
@@ -363,8 +365,7 @@ class WAL:
         self._unsynced = False
 
     def sync(self) -> None:
-        with self._mu:
-            self._check_open()
+        with self._writing():
             self._sync_locked()
 
     def release_to(self, index: int) -> None:
@@ -372,8 +373,7 @@ class WAL:
 
         The tail segment is never removed. Call with the index of a snapshot that is durable.
         """
-        with self._mu:
-            self._check_open()
+        with self._writing():
             keep = 0
             for i, (_seq, first, _name) in enumerate(self._segments):
                 if first > index:
@@ -395,13 +395,33 @@ class WAL:
     def _check_open(self) -> None:
         if self._fd is None:
             raise WALError("%s: WAL is closed" % self.dirpath)
+        if self._failed is not None:
+            raise WALError("%s: WAL unusable after an earlier I/O failure: %s"
+                           % (self.dirpath, self._failed))
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Serialise a mutation; an OSError poisons the WAL for good.
+
+        After a failed write or fsync the file's durable contents are unknown (the kernel may
+        have dropped the dirty pages, see PostgreSQL's "fsyncgate"), so carrying on could
+        acknowledge data that is not on disk. etcd panics here; we refuse every later call and
+        let the caller restart, which re-verifies the log from disk.
+        """
+        with self._mu:
+            self._check_open()
+            try:
+                yield
+            except OSError as exc:
+                self._failed = exc
+                raise WALError("%s: I/O failure, WAL is now unusable: %s" % (self.dirpath, exc)) from exc
 
     def close(self) -> None:
         with self._mu:
             if self._fd is None:
                 return
             try:
-                if self._unsynced:
+                if self._unsynced and self._failed is None:
                     self._sync_locked()
             finally:
                 os.close(self._fd)

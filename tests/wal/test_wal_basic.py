@@ -302,3 +302,89 @@ def test_without_preallocation(tmp_path):
     path = os.path.join(d, w.segments[0])
     w.close()
     assert os.path.getsize(path) < 200
+
+
+def test_io_failure_poisons_the_wal(tmp_path, monkeypatch):
+    import errno
+
+    from pyetcd.wal import wal as walmod
+
+    d = str(tmp_path / "wal")
+    w = WAL.create(d, b"m")
+    w.save(hs(1, 1), [ent(1)])
+
+    def broken_sync(fd):
+        raise OSError(errno.EIO, "simulated fdatasync failure")
+
+    monkeypatch.setattr(walmod, "fdatasync", broken_sync)
+    with pytest.raises(WALError, match="I/O failure"):
+        w.save(hs(1, 2), [ent(2)])
+    monkeypatch.undo()
+    # Even with a healthy disk again, the WAL refuses to carry on: nothing more is acknowledged.
+    with pytest.raises(WALError, match="unusable"):
+        w.save(None, [ent(3)])
+    with pytest.raises(WALError, match="unusable"):
+        w.sync()
+    w.close()
+    w, rs = WAL.open(d)
+    assert idx(rs.entries)[:1] == [1]
+    w.close()
+
+
+def test_tail_that_lost_its_head_is_rebuilt(tmp_path):
+    d = str(tmp_path / "wal")
+    w = WAL.create(d, b"meta", segment_size=1024)
+    for i in range(1, 30):
+        w.save(hs(2, i), [ent(i, data=b"p" * 40)])
+    w.cut()
+    tail = w.segments[-1]
+    w.close()
+    # The crash tore the fresh segment down to a few bytes of its head.
+    os.truncate(os.path.join(d, tail), 7)
+    w, rs = WAL.open(d)
+    assert rs.repaired and idx(rs.entries) == list(range(1, 30))
+    assert rs.hard_state.commit == 29
+    w.save(hs(2, 30), [ent(30)])
+    w.close()
+    w, rs = WAL.open(d)
+    assert idx(rs.entries) == list(range(1, 31)) and not rs.repaired
+    assert rs.metadata == b"meta" and rs.hard_state.commit == 30
+    w.close()
+
+
+def test_hard_state_alone_and_empty_saves(tmp_path):
+    d = str(tmp_path / "wal")
+    w = WAL.create(d, b"m")
+    w.save(raftpb.HardState(), [])   # nothing to record
+    w.save(None, [])
+    w.save(hs(5, 0, vote=2), [])     # a vote on its own must be durable
+    w.close()
+    w, rs = WAL.open(d)
+    assert rs.entries == [] and (rs.hard_state.term, rs.hard_state.vote) == (5, 2)
+    w.close()
+
+
+def test_crc_of_every_record_covers_its_header(tmp_path):
+    # Changing a record's type byte (say entry -> state) must not go unnoticed.
+    d = str(tmp_path / "wal")
+    w = WAL.create(d, b"m", preallocate_segments=False)
+    w.save(None, [ent(1), ent(2)])
+    w.save(hs(1, 2), [ent(3)])
+    name = w.segments[0]
+    w.close()
+    path = os.path.join(d, name)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    scan = rec.scan_segment(bytes(data), name, None, tail=True)
+    # Offset of the second entry record: walk lengths.
+    off = 0
+    offsets = []
+    while off < len(data):
+        offsets.append(off)
+        off += rec.HEADER_SIZE + int.from_bytes(data[off + 4: off + 8], "little")
+    assert len(offsets) == len(scan.records) == 6
+    data[offsets[3] + 8] = rec.STATE
+    with open(path, "wb") as f:
+        f.write(data)
+    with pytest.raises(WALCorruptError, match="offset %d" % offsets[3]):
+        WAL.open(d)
