@@ -11,6 +11,8 @@ class KVService(Service, rpc_grpc.KVServicer):
     @unary
     async def Range(self, request, context):
         check.check_range(request)
+        if not request.serializable:
+            await self.server.linearizable_read()
         return self.server.applier.range(request)
 
     @unary
@@ -27,6 +29,8 @@ class KVService(Service, rpc_grpc.KVServicer):
     async def Txn(self, request, context):
         check.check_txn(request, self.server.cfg.max_txn_ops)
         if check.is_txn_readonly(request):
+            if not check.is_txn_serializable(request):
+                await self.server.linearizable_read()
             return self.server.read_txn(request)
         return await self.server.propose(raft_internal.InternalRaftRequest(txn=request))
 

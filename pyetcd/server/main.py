@@ -41,12 +41,14 @@ async def serve(cfg, lg: Logger) -> int:
     from .member import DataDirError, EtcdServer
 
     server = EtcdServer(cfg, lg)
+    server.stop_event = asyncio.Event()
     try:
-        server.open()
+        await server.open()
+        await server.start()
     except DataDirError as e:
         lg.fatal("failed to start member", error=str(e))
+        await server.stop()
         return 1
-    server.start()
     options = [
         # etcd: max-request-bytes plus 512 KiB of gRPC overhead.
         ("grpc.max_receive_message_length", cfg.max_request_bytes + 512 * 1024),
@@ -79,7 +81,7 @@ async def serve(cfg, lg: Logger) -> int:
             address=",".join(cfg.listen_client_urls))
     lg.info("ready to serve client requests", name=cfg.name, **{"local-member-id": f"{server.member_id:x}"})
 
-    stop = asyncio.Event()
+    stop = server.stop_event
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

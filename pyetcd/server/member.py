@@ -1,17 +1,11 @@
-"""One pyetcd member: its data dir, identity, and the write path a single member runs today.
+"""One pyetcd member: data dir, identity, and the write path through Raft.
 
-The write path is the one Raft will replicate (DESIGN.md, "The path of a write"):
+    propose(request) -> Raft (RawNode, driven by raft_node.RaftNode) -> WAL fsync -> committed
+    -> applied to MVCC, consistent index stored with the data -> the waiting client is answered.
 
-    propose(request) -> entry appended to the WAL (fsync, off the event loop) -> applied to MVCC
-                     -> consistent index stored with the data -> the waiting client is answered.
-
-Proposals that arrive while one batch is being fsynced are gathered into the next batch, so
-one fsync covers many writes (group commit). Until the clustering issue puts RawNode in the
-middle, the member is its own leader: every start is a new term (as a single-node election
-is), and the first entry of a term is an empty one, as a new Raft leader appends.
-
-Data dir layout, as etcd's: <data-dir>/member/wal/ (the log) and <data-dir>/member/snap/db
-(the SQLite backend, a materialised view of the log up to its consistent index).
+Data dir layout, as etcd's: <data-dir>/member/wal/ (the log), <data-dir>/member/snap/ (raft
+snapshot files and the SQLite backend `db`, a materialised view of the log up to its consistent
+index). On restart the data dir wins over the --initial-* flags, as in etcd.
 """
 from __future__ import annotations
 
@@ -19,35 +13,20 @@ import asyncio
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from pyetcd import errors
 from pyetcd.pb import raft_internal, raftpb
 
 from . import ids
 from .apply.kv import KVApplier
+from .membership import MemberInfo, Membership
+from .raft_node import RaftNode, restore_storage
 
-
-@dataclass
-class MemberInfo:
-    id: int
-    name: str
-    peer_urls: list[str]
-    client_urls: list[str] = field(default_factory=list)
-    is_learner: bool = False
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "peerURLs": self.peer_urls,
-                "clientURLs": self.client_urls, "isLearner": self.is_learner}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "MemberInfo":
-        return cls(d["id"], d["name"], d["peerURLs"], d.get("clientURLs", []), d.get("isLearner", False))
+__all__ = ["EtcdServer", "DataDirError", "MemberInfo"]
 
 
 class DataDirError(Exception):
-    """The data dir cannot be used (corrupt WAL, mismatched flags...): the server exits 1."""
+    """The data dir or the flags cannot be used (corrupt WAL, mismatched flags...): exit 1."""
 
 
 class EtcdServer:
@@ -56,54 +35,66 @@ class EtcdServer:
         self.lg = logger
         self.member_id = 0
         self.cluster_id = 0
-        self.term = 0
-        self.members: list[MemberInfo] = []
-        self.last_index = 0       # last entry in the log
-        self.applied_index = 0    # last entry applied to the backend (the consistent index)
         self.wal = None
         self.backend = None
         self.kv = None
-        self.applier: KVApplier | None = None
-        self._queue: list = []
-        self._wake: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._wal_pool = ThreadPoolExecutor(1, thread_name_prefix="wal")
-        self._req_seq = 0
-        self._stopping = False
+        self.raft: RaftNode | None = None
+        self.membership: Membership | None = None
+        self.transport = None
+        self.applied_index = 0
         self.event_listeners: list = []   # callables(events) run after each applied write txn
-        self.sync = not cfg.unsafe_no_fsync
+        self.stop_event: asyncio.Event | None = None
+        self._waiters: dict[int, asyncio.Future] = {}
+        self._req_seq = int(time.time() * 1000) << 8
+        self._tasks: list = []
+        self._stopping = False
+        self._was_leader = False
+        self.request_timeout = 5.0 + 2 * cfg.election_timeout / 1000.0
+
+    # ---- identity and status -------------------------------------------------------------
+    @property
+    def members(self) -> list[MemberInfo]:
+        return self.membership.sorted()
+
+    @property
+    def term(self) -> int:
+        return self.raft.term
+
+    @property
+    def last_index(self) -> int:
+        return self.raft.commit
+
+    @property
+    def leader_id(self) -> int:
+        return self.raft.lead
+
+    @property
+    def is_leader(self) -> bool:
+        return self.raft.is_leader
+
+    @property
+    def is_learner(self) -> bool:
+        m = self.membership.members.get(self.member_id)
+        return bool(m and m.is_learner)
+
+    def fill_header(self, h) -> None:
+        h.cluster_id = self.cluster_id
+        h.member_id = self.member_id
+        h.raft_term = self.raft.term
+        if h.revision == 0:
+            h.revision = self.kv.rev
 
     # ---- startup -------------------------------------------------------------------------
-    def open(self) -> None:
-        """Open or bootstrap the data dir, replay the log past the consistent index."""
+    def _open_store(self) -> None:
+        from pyetcd.lease import Lessor, min_lease_ttl, request_timeout
         from pyetcd.storage.backend import Backend
         from pyetcd.storage.mvcc import KVStore
-        from pyetcd.wal import WAL, WALError
-
-        member_dir = self.cfg.member_dir
-        wal_dir = self.cfg.wal_dir or os.path.join(member_dir, "wal")
-        snap_dir = os.path.join(member_dir, "snap")
-        os.makedirs(snap_dir, exist_ok=True)
-        self.backend = Backend(os.path.join(snap_dir, "db"))
-        self.kv = KVStore(self.backend)
-        self._open_lessor()
-        try:
-            if WAL.exists(wal_dir):
-                self.wal, rs = WAL.open(wal_dir)
-                self._restart(rs)
-            else:
-                self._bootstrap(wal_dir)
-        except WALError as e:
-            raise DataDirError(f"failed to open WAL in {wal_dir}: {e}") from e
-        self._campaign()
-
-    def _open_lessor(self) -> None:
-        """Leases and their key attachments come back from the backend before the WAL replay."""
-        from pyetcd.lease import Lessor, min_lease_ttl, request_timeout
 
         from .apply.lease import LeaseApplier
 
         cfg = self.cfg
+        self.backend = Backend(self._db_path())
+        self.kv = KVStore(self.backend)
         self.lessor = Lessor(self.backend, min_ttl=min_lease_ttl(cfg.heartbeat_interval, cfg.election_timeout),
                              now=time.monotonic, checkpointing=cfg.experimental_enable_lease_checkpoint,
                              expired_retry_interval=request_timeout(cfg.election_timeout), logger=self.lg)
@@ -112,103 +103,169 @@ class EtcdServer:
         self.applier = KVApplier(self.kv, lease_exists=self.lessor.exists,
                                  on_put=self.lease_applier.attach_put,
                                  on_delete=self.lease_applier.detach_delete)
+        self.membership = Membership(self.backend)
+        self.applied_index = self.backend.consistent_index
 
-    def _bootstrap(self, wal_dir: str) -> None:
-        from pyetcd.wal import WAL
+    def _db_path(self) -> str:
+        return os.path.join(self.cfg.member_dir, "snap", "db")
 
+    async def open(self) -> None:
+        """Open or create the data dir and the Raft node (call inside the event loop)."""
+        from pyetcd.wal import WAL, WALError
+        from pyetcd.wal.snap import Snapshotter
+
+        wal_dir = self.cfg.wal_dir or os.path.join(self.cfg.member_dir, "wal")
+        os.makedirs(os.path.join(self.cfg.member_dir, "snap"), exist_ok=True)
+        self._open_store()
+        self.snapshotter = Snapshotter(os.path.join(self.cfg.member_dir, "snap"))
+        try:
+            if WAL.exists(wal_dir):
+                self._restart(wal_dir)
+            elif self.cfg.initial_cluster_state == "existing":
+                await self._join(wal_dir)
+            else:
+                self._bootstrap(wal_dir)
+        except WALError as e:
+            raise DataDirError(f"failed to open WAL in {wal_dir}: {e}") from e
+
+    def _local_urls_check(self, cluster: dict) -> None:
         cfg = self.cfg
-        if cfg.initial_cluster_state != "new":
-            raise DataDirError("--initial-cluster-state=existing needs a running cluster to join; "
-                               "clustering is not implemented yet")
-        cluster = cfg.initial_cluster_map()
         if cfg.name not in cluster:
             raise DataDirError(f"couldn't find local name {cfg.name!r} in the initial cluster configuration")
         if sorted(cluster[cfg.name]) != sorted(cfg.initial_advertise_peer_urls):
             raise DataDirError(
                 f"--initial-cluster has {cfg.name}={','.join(cluster[cfg.name])} but missing from "
                 f"--initial-advertise-peer-urls={','.join(cfg.initial_advertise_peer_urls)}")
-        if len(cluster) > 1:
-            raise DataDirError("multi-member clusters are not implemented yet (clustering issue)")
+
+    def _new_raft(self, storage, applied: int) -> RaftNode:
+        node = RaftNode(member_id=self.member_id, cfg=self.cfg, lg=self.lg, wal=self.wal,
+                        snapshotter=self.snapshotter, storage=storage, applied=applied,
+                        apply_entry=self._apply_entry, install_snapshot=self._install_snapshot,
+                        make_snapshot_data=lambda: self.membership.snapshot_data(),
+                        on_leader_change=self._on_leader_change)
+        node._snapshot_db = self.backend.snapshot
+        node.before_snapshot = self.backend.force_commit
+        return node
+
+    def _bootstrap(self, wal_dir: str) -> None:
+        from pyetcd.raft import MemoryStorage, Peer
+        from pyetcd.wal import WAL
+
+        cfg = self.cfg
+        cluster = cfg.initial_cluster_map()
+        self._local_urls_check(cluster)
         token = cfg.initial_cluster_token
-        self.members = [MemberInfo(ids.member_id(urls, token), name, urls) for name, urls in cluster.items()]
-        me = next(m for m in self.members if m.name == cfg.name)
-        self.member_id = me.id
-        self.cluster_id = ids.cluster_id([m.id for m in self.members])
-        me.client_urls = list(cfg.advertise_client_urls)
-        meta = json.dumps({"member_id": self.member_id, "cluster_id": self.cluster_id}).encode()
-        self.wal = WAL.create(wal_dir, meta)
-        # Term 1 holds the bootstrap configuration, one ConfChange per member (as etcd).
-        entries = []
-        for m in self.members:
-            cc = raftpb.ConfChange(type=raftpb.ConfChangeAddNode, node_id=m.id,
-                                   context=json.dumps(m.to_json()).encode())
-            self.last_index += 1
-            entries.append(raftpb.Entry(Term=1, Index=self.last_index, Type=raftpb.EntryConfChange,
-                                        Data=cc.SerializeToString()))
-        self.term = 1
-        self.wal.save(raftpb.HardState(term=1, commit=self.last_index), entries, sync=self.sync)
-        for e in entries:
-            self._apply_entry(e)
-        self.lg.info("bootstrapped a new single-member cluster", **{
+        members = [MemberInfo(ids.member_id(urls, token), name, urls) for name, urls in cluster.items()]
+        self.member_id = next(m.id for m in members if m.name == cfg.name)
+        self.cluster_id = ids.cluster_id([m.id for m in members])
+        self.wal = WAL.create(wal_dir, self._wal_meta())
+        self.raft = self._new_raft(MemoryStorage(), 0)
+        self.raft.bootstrap([Peer(m.id, m.encode()) for m in sorted(members, key=lambda m: m.id)])
+        self.lg.info("starting a new cluster member", **{
+            "local-member-id": f"{self.member_id:x}", "cluster-id": f"{self.cluster_id:x}",
+            "members": [f"{m.id:x}" for m in members]})
+
+    async def _join(self, wal_dir: str) -> None:
+        from pyetcd.raft import MemoryStorage
+        from pyetcd.transport import fetch_cluster_info
+        from pyetcd.wal import WAL
+
+        cfg = self.cfg
+        cluster = cfg.initial_cluster_map()
+        self._local_urls_check(cluster)
+        others = [u for name, urls in cluster.items() if name != cfg.name for u in urls]
+        if not others:
+            raise DataDirError("--initial-cluster-state=existing needs the other members in --initial-cluster")
+        try:
+            cluster_id, infos = await fetch_cluster_info(others)
+        except Exception as e:
+            raise DataDirError(f"cannot fetch cluster info from peer urls {others}: {e}") from e
+        mine = set(cfg.initial_advertise_peer_urls)
+        me = None
+        for (mid, name, purls, curls, learner) in infos:
+            m = MemberInfo(mid, name, list(purls), list(curls), learner)
+            self.membership.save(m)
+            if set(purls) & mine:
+                me = m
+        if me is None:
+            raise DataDirError("member not found in the cluster (was it added with `member add`?): "
+                               f"peer URLs {sorted(mine)}")
+        self.member_id, self.cluster_id = me.id, cluster_id
+        self.backend.force_commit()
+        self.wal = WAL.create(wal_dir, self._wal_meta())
+        self.raft = self._new_raft(MemoryStorage(), 0)
+        self.lg.info("joining an existing cluster", **{
             "local-member-id": f"{self.member_id:x}", "cluster-id": f"{self.cluster_id:x}"})
 
-    def _restart(self, rs) -> None:
+    def _restart(self, wal_dir: str) -> None:
+        from pyetcd.wal import WAL
+
+        snap = self.snapshotter.load()
+        s_index = snap.metadata.index if snap is not None else 0
+        s_term = snap.metadata.term if snap is not None else 0
+        self.wal, rs = WAL.open(wal_dir, snapshot_index=s_index, snapshot_term=s_term)
         meta = json.loads(rs.metadata.decode())
         self.member_id, self.cluster_id = meta["member_id"], meta["cluster_id"]
-        self.term = rs.hard_state.term
+        storage = restore_storage(snap, rs)
         ci = self.backend.consistent_index
-        self.members = self._load_members()
-        replayed = 0
-        for e in rs.entries:
-            self.last_index = e.Index
-            self.term = max(self.term, e.Term)
-            if e.Index <= ci:
-                continue
-            self._apply_entry(e)
-            replayed += 1
-        self.last_index = max(self.last_index, ci)
-        self.applied_index = max(self.applied_index, ci)
-        for m in self.members:
-            if m.id == self.member_id:
-                m.client_urls = list(self.cfg.advertise_client_urls)
-        self.lg.info("restarted member from its data dir", **{
+        commit = storage.initial_state()[0].commit
+        # As etcd: Raft restarts from the snapshot and hands back every committed entry after it.
+        # Conf changes among them rebuild Raft's configuration; entries at or below the backend's
+        # consistent index are not applied to the store again.
+        self.raft = self._new_raft(storage, s_index)
+        if snap is not None:
+            from pyetcd.raft import ConfState
+            self.raft.conf_state = ConfState.from_pb(snap.metadata.conf_state)
+        self.lg.info("restarting member from its data dir", **{
             "local-member-id": f"{self.member_id:x}", "cluster-id": f"{self.cluster_id:x}",
-            "consistent-index": ci, "replayed-entries": replayed, "last-index": self.last_index,
-            "wal-repaired": bool(getattr(rs, "repaired", False))})
+            "consistent-index": ci, "snapshot-index": s_index, "commit-index": commit,
+            "wal-entries": len(rs.entries), "wal-repaired": bool(getattr(rs, "repaired", False))})
 
-    def _campaign(self) -> None:
-        """Become leader of a new term; its first entry is empty, as a new Raft leader's is."""
-        self.term += 1
-        self.last_index += 1
-        e = raftpb.Entry(Term=self.term, Index=self.last_index, Type=raftpb.EntryNormal)
-        hs = raftpb.HardState(term=self.term, vote=self.member_id, commit=self.last_index)
-        self.wal.save(hs, [e], sync=self.sync)
-        self._apply_entry(e)
-        self.backend.force_commit()
-        # etcd promotes the lessor once the new leader has applied its first entry.
-        self.lessor.promote(self.cfg.election_timeout / 1000)
-        self.lg.info("elected leader of a single-member cluster", term=self.term)
-
-    def _load_members(self) -> list[MemberInfo]:
-        out = []
-        for _, v in self.backend.range("members", b"", b"\xff" * 9):
-            out.append(MemberInfo.from_json(json.loads(v.decode())))
-        return out
+    def _wal_meta(self) -> bytes:
+        return json.dumps({"member_id": self.member_id, "cluster_id": self.cluster_id}).encode()
 
     # ---- running -------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the background tasks (call inside the running event loop)."""
-        self._wake = asyncio.Event()
-        self._tasks.append(asyncio.create_task(self._run_flusher(), name="wal-flusher"))
-        self._tasks.append(asyncio.create_task(self._run_backend_commits(), name="backend-commit"))
+    async def start(self) -> None:
         from pyetcd.api.lease import run_expiry
 
+        self.stop_event = self.stop_event or asyncio.Event()
+        await self._start_transport()
+        self.raft.start()
+        self._tasks.append(asyncio.create_task(self._run_backend_commits(), name="backend-commit"))
         self._tasks.append(asyncio.create_task(run_expiry(self, self.lessor), name="lease-expiry"))
+        self._tasks.append(asyncio.create_task(self._publish_attributes(), name="publish"))
+
+    async def _start_transport(self) -> None:
+        try:
+            from pyetcd.transport import Transport
+        except ImportError:
+            if len(self.membership.members) > 1 or self.cfg.initial_cluster_state == "existing":
+                raise DataDirError("the peer transport is not available") from None
+            return
+        self.transport = Transport(
+            self.member_id, self.cluster_id, on_messages=self.raft.step_messages,
+            on_snapshot=self._snapshot_arrived, on_unreachable=self.raft.report_unreachable,
+            on_snapshot_status=self.raft.report_snapshot, logger=self.lg,
+            members_provider=self._members_info, lease_renew=self._lease_renew_local,
+            snapshot_dir=os.path.join(self.cfg.member_dir, "snap"))
+        await self.transport.start(self.cfg.listen_peer_urls)
+        self.raft.transport = self.transport
+        for m in self.membership.members.values():
+            if m.id != self.member_id:
+                self.transport.add_peer(m.id, m.peer_urls)
+
+    def _members_info(self):
+        return self.cluster_id, [(m.id, m.name, m.peer_urls, m.client_urls, m.is_learner)
+                                 for m in self.membership.sorted()]
+
+    async def _lease_renew_local(self, lease_id: int) -> int:
+        return self.lessor.renew(lease_id)
+
+    async def _snapshot_arrived(self, msg_pb, db_path: str) -> None:
+        self.raft.snapshot_received(msg_pb, db_path)
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._wake is not None:
-            self._wake.set()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -216,10 +273,14 @@ class EtcdServer:
                 await t
             except (asyncio.CancelledError, Exception):
                 pass
-        for _, fut in self._queue:
+        if self.raft is not None:
+            await self.raft.stop()
+        if self.transport is not None:
+            await self.transport.stop()
+        for fut in self._waiters.values():
             if not fut.done():
                 fut.set_exception(errors.ErrStopped)
-        self._queue.clear()
+        self._waiters.clear()
         self.close()
 
     def close(self) -> None:
@@ -230,56 +291,6 @@ class EtcdServer:
         if self.wal is not None:
             self.wal.close()
             self.wal = None
-        self._wal_pool.shutdown(wait=True)
-
-    async def propose(self, req):
-        """Log and apply one InternalRaftRequest; return its response (or raise its EtcdError)."""
-        if self._stopping:
-            raise errors.ErrStopped
-        self._req_seq += 1
-        req.header.ID = (self.member_id & 0xFFFF) << 48 | (self._req_seq & ((1 << 48) - 1))
-        data = req.SerializeToString()
-        if len(data) > self.cfg.max_request_bytes:
-            raise errors.ErrRequestTooLarge
-        fut = asyncio.get_running_loop().create_future()
-        self._queue.append((data, fut))
-        self._wake.set()
-        return await fut
-
-    async def _run_flusher(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue and not self._stopping:
-                batch, self._queue = self._queue, []
-                entries = []
-                for data, _ in batch:
-                    self.last_index += 1
-                    entries.append(raftpb.Entry(Term=self.term, Index=self.last_index,
-                                                Type=raftpb.EntryNormal, Data=data))
-                hs = raftpb.HardState(term=self.term, vote=self.member_id, commit=self.last_index)
-                try:
-                    await loop.run_in_executor(self._wal_pool, self._save, hs, entries)
-                except Exception as e:  # a WAL that cannot be written: nothing is acknowledged
-                    self.lg.fatal("failed to write the WAL; stopping", error=repr(e))
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(errors.ErrStopped)
-                    os._exit(1)
-                for e, (_, fut) in zip(entries, batch):
-                    try:
-                        result = self._apply_entry(e)
-                    except errors.EtcdError as err:
-                        if not fut.done():
-                            fut.set_exception(err)
-                        continue
-                    if not fut.done():
-                        fut.set_result(result)
-                self.backend.commit_if_due()
-
-    def _save(self, hs, entries) -> None:
-        self.wal.save(hs, entries, sync=self.sync)
 
     async def _run_backend_commits(self) -> None:
         interval = self.cfg.backend_batch_interval or 0.1
@@ -287,27 +298,131 @@ class EtcdServer:
             await asyncio.sleep(interval)
             self.backend.commit_if_due()
 
-    # ---- apply ---------------------------------------------------------------------------
-    def _apply_entry(self, e):
-        """Apply one committed entry; the consistent index moves with it, error or not."""
-        try:
-            if e.Type == raftpb.EntryConfChange:
-                return self._apply_conf_change(e)
-            if not e.Data:
-                return None
-            return self._apply_request(raft_internal.InternalRaftRequest.FromString(e.Data))
-        finally:
-            self.applied_index = e.Index
-            self.backend.set_consistent_index(e.Index, e.Term)
+    async def _publish_attributes(self) -> None:
+        """Publish this member's name and client URLs through the log (etcd's publish)."""
+        req = raft_internal.InternalRaftRequest(member_attr=raft_internal.MemberAttrSetRequest(
+            member_id=self.member_id, name=self.cfg.name, client_urls=self.cfg.advertise_client_urls))
+        while not self._stopping:
+            m = self.membership.members.get(self.member_id)
+            if m is not None and m.name == self.cfg.name and m.client_urls == list(self.cfg.advertise_client_urls):
+                return
+            try:
+                await self.propose(req)
+                return
+            except errors.EtcdError:
+                await asyncio.sleep(0.2)
 
-    def _apply_conf_change(self, e):
-        cc = raftpb.ConfChange.FromString(e.Data)
-        if cc.type == raftpb.ConfChangeAddNode and cc.context:
-            m = MemberInfo.from_json(json.loads(cc.context.decode()))
-            self.backend.put("members", m.id.to_bytes(8, "big"), json.dumps(m.to_json()).encode())
-            if all(x.id != m.id for x in self.members):
-                self.members.append(m)
-        return None
+    def _on_leader_change(self, lead: int, is_leader: bool) -> None:
+        if is_leader and not self._was_leader:
+            self.lessor.promote(self.cfg.election_timeout / 1000)
+        elif self._was_leader and not is_leader:
+            self.lessor.demote()
+        self._was_leader = is_leader
+
+    # ---- proposals -----------------------------------------------------------------------
+    def _next_id(self) -> int:
+        self._req_seq += 1
+        return (self.member_id & 0xFFFF) << 48 | (self._req_seq & ((1 << 48) - 1))
+
+    async def propose(self, req):
+        """Replicate and apply one InternalRaftRequest; return its response or raise its error."""
+        if self._stopping:
+            raise errors.ErrStopped
+        rid = self._next_id()
+        req.header.ID = rid
+        data = req.SerializeToString()
+        if len(data) > self.cfg.max_request_bytes:
+            raise errors.ErrRequestTooLarge
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[rid] = fut
+        lead = self.raft.lead
+        try:
+            await self.raft.propose(data)
+            return await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
+        except asyncio.TimeoutError:
+            raise (errors.ErrTimeoutDueToLeaderFail if self.raft.lead != lead else errors.ErrTimeout) from None
+        finally:
+            self._waiters.pop(rid, None)
+
+    async def linearizable_read(self) -> None:
+        try:
+            await asyncio.wait_for(self.raft.read_index(), self.request_timeout)
+        except asyncio.TimeoutError:
+            raise errors.ErrTimeout from None
+
+    async def propose_conf_change(self, cc) -> MemberInfo | None:
+        """Validate, replicate and apply a membership change; returns the member concerned."""
+        self.membership.validate(cc)
+        cc.id = self._next_id()
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[cc.id] = fut
+        try:
+            await self.raft.propose_conf_change(cc)
+            return await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
+        except asyncio.TimeoutError:
+            raise errors.ErrTimeout from None
+        finally:
+            self._waiters.pop(cc.id, None)
+
+    def _resolve(self, rid: int, result=None, err=None) -> None:
+        fut = self._waiters.get(rid)
+        if fut is not None and not fut.done():
+            if err is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(result)
+
+    # ---- apply ---------------------------------------------------------------------------
+    def _apply_entry(self, e) -> None:
+        """Apply one committed entry; the consistent index moves with it, error or not."""
+        if e.index <= self.applied_index:  # already in the backend (replay after restart)
+            if e.type == raftpb.EntryConfChange:
+                self.raft.conf_state = self.raft.node.apply_conf_change(raftpb.ConfChange.FromString(e.data))
+            elif e.type == raftpb.EntryConfChangeV2:
+                self.raft.conf_state = self.raft.node.apply_conf_change(raftpb.ConfChangeV2.FromString(e.data))
+            return
+        try:
+            if e.type == raftpb.EntryConfChange:
+                self._apply_conf_change(raftpb.ConfChange.FromString(e.data))
+            elif e.type == raftpb.EntryConfChangeV2:
+                self.raft.conf_state = self.raft.node.apply_conf_change(raftpb.ConfChangeV2.FromString(e.data))
+            elif e.data:
+                r = raft_internal.InternalRaftRequest.FromString(e.data)
+                try:
+                    result = self._apply_request(r)
+                except errors.EtcdError as err:
+                    self._resolve(r.header.ID, err=err)
+                else:
+                    self._resolve(r.header.ID, result)
+        finally:
+            self.applied_index = e.index
+            self.backend.set_consistent_index(e.index, e.term)
+
+    def _apply_conf_change(self, cc) -> None:
+        try:
+            self.membership.validate(cc)
+        except errors.EtcdError as err:
+            # etcd: an invalid change is applied as a no-op (node id None) and its proposer told why.
+            noop = raftpb.ConfChange()
+            noop.CopyFrom(cc)
+            noop.node_id = 0
+            self.raft.conf_state = self.raft.node.apply_conf_change(noop)
+            self._resolve(cc.id, err=err)
+            return
+        self.raft.conf_state = self.raft.node.apply_conf_change(cc)
+        m = self.membership.apply(cc)
+        if self.transport is not None and m is not None and m.id != self.member_id:
+            if cc.type == raftpb.ConfChangeRemoveNode:
+                self.transport.remove_peer(m.id)
+            elif cc.type == raftpb.ConfChangeUpdateNode:
+                self.transport.update_peer(m.id, m.peer_urls)
+            else:
+                self.transport.add_peer(m.id, m.peer_urls)
+        self._resolve(cc.id, m)
+        if cc.type == raftpb.ConfChangeRemoveNode and cc.node_id == self.member_id:
+            self.lg.warn("the member has been permanently removed from the cluster; stopping")
+            if self.stop_event is not None:
+                self.stop_event.set()
 
     def _apply_request(self, r):
         which = r.WhichOneof("request")
@@ -326,6 +441,10 @@ class EtcdServer:
             resp, events = self.lease_applier.revoke(r.lease_revoke)
         elif which == "lease_checkpoint":
             return self.lease_applier.checkpoint(r.lease_checkpoint)
+        elif which == "member_attr":
+            m = r.member_attr
+            self.membership.set_attributes(m.member_id, m.name, m.client_urls)
+            return None
         else:
             raise errors.unimplemented(f"request {which}")
         if events:
@@ -333,17 +452,26 @@ class EtcdServer:
                 listener(events)
         return resp
 
-    # ---- reads and status ----------------------------------------------------------------
+    async def _install_snapshot(self, snap, db_path: str | None) -> None:
+        """Replace the backend with the leader's (received with a MsgSnap) and reload from it."""
+        if db_path is None:
+            raise RuntimeError(f"raft snapshot at index {snap.metadata.index} arrived without its backend")
+        self.backend.force_commit()
+        self.backend.close()
+        target = self._db_path()
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(target + suffix):
+                os.remove(target + suffix)
+        os.replace(db_path, target)
+        self._open_store()
+        if self.transport is not None:
+            for m in self.membership.members.values():
+                if m.id != self.member_id:
+                    self.transport.add_peer(m.id, m.peer_urls)
+        self.lg.info("installed a snapshot from the leader", **{
+            "snapshot-index": snap.metadata.index, "consistent-index": self.applied_index})
+
+    # ---- reads ---------------------------------------------------------------------------
     def read_txn(self, t):
         resp, _ = self.applier.txn(t, is_write=False)
         return resp
-
-    def fill_header(self, h) -> None:
-        h.cluster_id = self.cluster_id
-        h.member_id = self.member_id
-        h.raft_term = self.term
-        if h.revision == 0:
-            h.revision = self.kv.rev
-
-    def now(self) -> float:
-        return time.time()

@@ -128,3 +128,15 @@ def is_txn_readonly(r) -> bool:
             if w == "request_txn" and not is_txn_readonly(op.request_txn):
                 return False
     return True
+
+
+def is_txn_serializable(r) -> bool:
+    """etcd: a read-only txn is served without ReadIndex only if every range is serializable."""
+    for ops in (r.success, r.failure):
+        for op in ops:
+            w = op.WhichOneof("request")
+            if w == "request_range" and not op.request_range.serializable:
+                return False
+            if w == "request_txn" and not is_txn_serializable(op.request_txn):
+                return False
+    return True
