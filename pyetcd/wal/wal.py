@@ -150,6 +150,33 @@ class WAL:
             raise
         return fd
 
+    @staticmethod
+    def snapshot_markers(dirpath: str) -> list:
+        """The (index, term) snapshot markers a restart could open the WAL from (read-only).
+
+        Like etcd's ValidSnapshotEntries: every segment is verified (a torn tail is tolerated,
+        not repaired) and only markers at or below the last saved commit index count. Use it to
+        pick the snapshot file: ``Snapshotter.load_newest_available(WAL.snapshot_markers(d))``
+        -- a snapshot file written just before a crash may have no marker in the WAL yet.
+        """
+        segments = list_segments(dirpath)
+        if not segments:
+            raise WALError("%s: no WAL segments" % dirpath)
+        markers = []
+        commit = 0
+        prev = None
+        for i, (_seq, _first, name) in enumerate(segments):
+            path = os.path.join(dirpath, name)
+            scan = rec.scan_segment(read_data(path), path, prev, tail=i == len(segments) - 1)
+            if scan.records:
+                prev = scan.last_crc
+            for rtype, payload in scan.records:
+                if rtype == rec.SNAPSHOT:
+                    markers.append(rec.decode_snapshot(payload))
+                elif rtype == rec.STATE:
+                    commit = raftpb.HardState.FromString(payload).commit
+        return [(index, term) for index, term in markers if index <= commit]
+
     @classmethod
     def open(cls, dirpath: str, *, snapshot_index: int = 0, snapshot_term: int = 0,
              segment_size: int = SEGMENT_SIZE, preallocate_segments: bool = True):

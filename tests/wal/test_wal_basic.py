@@ -388,3 +388,38 @@ def test_crc_of_every_record_covers_its_header(tmp_path):
         f.write(data)
     with pytest.raises(WALCorruptError, match="offset %d" % offsets[3]):
         WAL.open(d)
+
+
+def test_snapshot_markers_pick_a_snapshot_the_wal_can_open_from(tmp_path):
+    from pyetcd.wal.snap import Snapshotter
+
+    d = str(tmp_path / "wal")
+    ss = Snapshotter(str(tmp_path / "snap"))
+    w = WAL.create(d, b"m", segment_size=1024)
+    for i in range(1, 41):
+        w.save(hs(1, i), [ent(i, data=b"s" * 30)])
+        if i in (10, 20):
+            snap = raftpb.Snapshot(data=b"at %d" % i)
+            snap.metadata.index, snap.metadata.term = i, 1
+            ss.save(snap)
+            w.save_snapshot(i, 1)
+    # A crash between writing the snapshot file and its WAL marker.
+    snap = raftpb.Snapshot(data=b"at 30")
+    snap.metadata.index, snap.metadata.term = 30, 1
+    ss.save(snap)
+    w.close()
+    # And a marker above the commit index (hard state not yet saved) does not count.
+    w, _ = WAL.open(d)
+    w.save_snapshot(45, 1)
+    w.close()
+
+    markers = WAL.snapshot_markers(d)
+    assert markers == [(0, 0), (10, 1), (20, 1)]
+    assert ss.load().metadata.index == 30  # newest file, but the WAL cannot open from it
+    chosen = ss.load_newest_available(markers)
+    assert chosen.metadata.index == 20
+    w, rs = WAL.open(d, snapshot_index=20, snapshot_term=1)
+    assert idx(rs.entries) == list(range(21, 41))
+    w.close()
+    with pytest.raises(WALCorruptError, match="marker"):
+        WAL.open(d, snapshot_index=30, snapshot_term=1)
