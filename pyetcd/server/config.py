@@ -144,6 +144,7 @@ FLAGS: dict[str, tuple[str, object, str]] = {
     "experimental-compaction-batch-limit": ("int", 1000, "Sets the maximum revisions deleted in each compaction batch."),
     "experimental-watch-progress-notify-interval": ("duration", 600.0, "Duration of periodic watch progress notifications."),
     "experimental-warning-apply-duration": ("duration", 0.1, "Time duration after which a warning is generated if request takes more time."),
+    "experimental-snapshot-catchup-entries": ("uint", 5000, "Number of entries for a slow follower to catch-up after compacting the raft storage entries."),
     "force-new-cluster": ("bool", False, "Force to create a new one member cluster."),
     "unsafe-no-fsync": ("bool", False, "Disables fsync, unsafe, will cause data loss."),
 }

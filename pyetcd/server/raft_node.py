@@ -382,7 +382,7 @@ class RaftNode:
         self.snapshotter.save(snap.to_pb())
         self.wal.save_snapshot(index, snap.metadata.term)
         self.snapshot_index = index
-        compact_to = index - SNAPSHOT_CATCHUP_ENTRIES
+        compact_to = index - getattr(self.cfg, "experimental_snapshot_catchup_entries", SNAPSHOT_CATCHUP_ENTRIES)
         if compact_to > self.storage.first_index():
             self.storage.compact(compact_to)
         self.wal.release_to(index)
