@@ -87,7 +87,8 @@ class Peer:
             self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
             self._channel_target = target
             if old is not None:
-                self.t._spawn(old.close())
+                # Let in-flight unary calls (lease forwards) on the old connection finish.
+                self.t._spawn(old.close(grace=self.t.dial_timeout))
         return self._channel
 
     def snapshot_channel(self) -> grpc.aio.Channel:
@@ -222,8 +223,6 @@ class Peer:
                            url=self._channel_target, error=details)
         if not self._reconnect:
             self.report_unreachable(force=True)
-            # Try the peer's next URL and a fresh connection next time.
+            # Try the peer's next URL next time (channel() switches). With one URL the channel
+            # stays: gRPC reconnects it with the short backoff set in CHANNEL_OPTIONS.
             self._url_idx += 1
-            if self._channel is not None:
-                old, self._channel, self._channel_target = self._channel, None, None
-                t._spawn(old.close())

@@ -190,6 +190,11 @@ class Transport:
         try:
             resp = await stub.LeaseRenew(peer_pb2.LeaseRenewRequest(lease_id=lease_id), timeout=timeout,
                                          metadata=metadata(self.cluster_id, self.local_id, leader_id))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise ErrNoLeader from None  # the connection was replaced under the call
         except grpc.aio.AioRpcError as e:
             code = rpc_code(e)
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
