@@ -61,6 +61,10 @@ class Snapshotter:
     def __init__(self, dirpath: str):
         self.dirpath = dirpath
         os.makedirs(dirpath, exist_ok=True)
+        for name in os.listdir(dirpath):
+            # A save that crashed before its rename: never a valid snapshot.
+            if name.endswith(".snap.tmp") and _NAME_RE.match(name[:-4]):
+                os.unlink(os.path.join(dirpath, name))
 
     def save(self, snapshot) -> str:
         """Write ``snapshot`` durably; return the file name. An empty snapshot is not written."""

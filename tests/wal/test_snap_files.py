@@ -100,3 +100,14 @@ def test_remove_older_than(tmp_path):
     removed = ss.remove_older_than(35, keep=2)
     assert removed == [snap_name(1, 20), snap_name(1, 10)]
     assert ss.names() == [snap_name(1, 40), snap_name(1, 30)]
+
+
+def test_leftover_temp_file_is_removed_and_ignored(tmp_path):
+    d = str(tmp_path)
+    with open(os.path.join(d, snap_name(1, 50) + ".tmp"), "wb") as f:
+        f.write(b"half")
+    with open(os.path.join(d, "0000000000000005.snap.db"), "wb") as f:
+        f.write(b"not ours")  # the transport's db snapshots live here too
+    ss = Snapshotter(d)
+    assert ss.load() is None
+    assert sorted(os.listdir(d)) == ["0000000000000005.snap.db"]

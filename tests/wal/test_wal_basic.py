@@ -423,3 +423,18 @@ def test_snapshot_markers_pick_a_snapshot_the_wal_can_open_from(tmp_path):
     w.close()
     with pytest.raises(WALCorruptError, match="marker"):
         WAL.open(d, snapshot_index=30, snapshot_term=1)
+
+
+def test_fsync_observer_and_bytes_written(tmp_path):
+    d = str(tmp_path / "wal")
+    w = WAL.create(d, b"m")
+    seen = []
+    w.fsync_observer = seen.append
+    w.save(hs(1, 1), [ent(1)], sync=True)
+    w.save(None, [ent(2)], sync=False)
+    assert len(seen) == 1 and seen[0] >= 0
+    # Two entry records and one state record, each a 13-byte header plus its payload.
+    payloads = [ent(1).SerializeToString(), hs(1, 1).SerializeToString(), ent(2).SerializeToString()]
+    assert w.bytes_written == sum(13 + len(p) for p in payloads)
+    w.close()
+    assert len(seen) == 2  # close() syncs what was left unsynced
