@@ -7,7 +7,8 @@ import subprocess
 import sys
 import threading
 
-from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_INTERRUPTED, CliExit, fail
+from pyetcd.cli.base import (EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_INTERRUPTED, EXIT_INVALID_INPUT,
+                             CliExit, fail)
 from pyetcd.cli.goutil import quote
 from pyetcd.cli.printer_simple import range_end_prefix
 
@@ -89,6 +90,7 @@ class Watcher:
         self.stream = m(self._requests(), metadata=md, wait_for_ready=True)
         self.exec_for = {}  # watch id -> exec args
         self.pending_exec = []
+        self.closing = False
 
     def _requests(self):
         while True:
@@ -112,7 +114,8 @@ class Watcher:
                     if not resp.canceled:
                         continue
                 if resp.canceled:
-                    sys.stdout.write(f"watch was canceled ({cancel_error(resp)})\n")
+                    sys.stdout.flush()
+                    sys.stderr.write(f"watch was canceled ({cancel_error(resp)})\n")
                 if not resp.events and not resp.canceled and not resp.created:
                     sys.stdout.write(f"progress notify: {resp.header.revision}\n")
                 display.watch(resp)
@@ -126,6 +129,8 @@ class Watcher:
                     if stop_when_all_canceled and active <= 0:
                         break
         except grpc.RpcError as e:
+            if self.closing:
+                return
             from pyetcd.cli.client import to_etcd_error
             fail(EXIT_BAD_CONNECTION, to_etcd_error(e))
         finally:
@@ -155,23 +160,32 @@ def watch_interactive(ctx, env_key, env_range):
     from pyetcd.cli.cmd_txn import argify
     from pyetcd.cli.flags import FlagError, HelpRequested, parse
     display = ctx.display
-    w = Watcher(ctx)
-    t = threading.Thread(target=w.loop, args=(display, False), daemon=True)
-    t.start()
-    for line in sys.stdin:
+    w = None
+    while True:
+        line = sys.stdin.readline()
+        if not line.endswith("\n"):
+            if w is not None:
+                w.closing = True
+                w.stream.cancel()
+            sys.stdout.flush()
+            fail(EXIT_INVALID_INPUT, "error reading watch request line: EOF")
         line = line.strip()
-        if not line:
-            continue
         args = argify(line)
         if not args or args[0] != "watch":
-            sys.stderr.write("Invalid command: " + line + " (only support watch)\n")
+            sys.stderr.write(f"Invalid command {line} (only support watch)\n")
             continue
         try:
             parsed = parse(args[1:], ctx.cmd.flags)
             watch_args, exec_args = split_watch_args(parsed.args, parsed.args_len_at_dash, env_key, env_range)
             req = create_request(parsed, watch_args)
-        except (FlagError, HelpRequested, ValueError) as e:
+        except (FlagError, HelpRequested) as e:
             sys.stderr.write(f"Invalid command {line} ({e})\n")
             continue
+        except ValueError as e:
+            msg = "command type or key is not provided" if str(e) == ERR_BAD_ARGS_NUM else str(e)
+            sys.stderr.write(f"Invalid command {line} ({msg})\n")
+            continue
+        if w is None:
+            w = Watcher(ctx)
+            threading.Thread(target=w.loop, args=(display, False), daemon=True).start()
         w.add(req, exec_args)
-    t.join()

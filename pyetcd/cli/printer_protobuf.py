@@ -46,5 +46,8 @@ class PBPrinter(P.Printer):
     user_revoke_role = user_grant_role
 
     def watch(self, r):
-        for e in r.events:
-            self.pb(e)
+        # clientv3.WatchResponse converted back to the wire type: watch id and fragment dropped
+        from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
+        self.pb(rpc.WatchResponse(header=r.header, events=r.events, compact_revision=r.compact_revision,
+                                  canceled=r.canceled, created=r.created))
+        sys.stdout.flush()

@@ -127,7 +127,8 @@ class SimplePrinter(P.Printer):
     def endpoint_health(self, hs):
         for h in hs:
             if not h.error:
-                sys.stderr.write(f"{h.ep} is healthy: successfully committed proposal: took = {h.took}\n")
+                self.w(f"{h.ep} is healthy: successfully committed proposal: took = {h.took}\n")
+                sys.stdout.flush()
             else:
                 sys.stderr.write(f"{h.ep} is unhealthy: failed to commit proposal: {h.error}\n")
 

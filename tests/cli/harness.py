@@ -78,15 +78,17 @@ class Pair:
         for fb, fa in ((f"{id_b:016x}", f"{id_a:016x}"), (f"{id_b:x}", f"{id_a:x}"), (str(id_b), str(id_a))):
             self.subst.insert(0, (fb.encode(), fa.encode()))
 
-    def etcdctl(self, *args, **kw) -> Result:
-        return run([procs.etcdctl_bin()], ["--endpoints", self.a.endpoint, *args],
+    def etcdctl(self, *args, own_endpoint=True, **kw) -> Result:
+        pre = ["--endpoints", self.a.endpoint] if own_endpoint else []
+        return run([procs.etcdctl_bin()], [*pre, *args],
                    env={"ETCDCTL_API": "3", **kw.pop("env", {})}, **kw)
 
-    def pyetcdctl(self, *args, **kw) -> Result:
-        return run(pyetcdctl_cmd(), ["--endpoints", self.b.endpoint, *args], **kw)
+    def pyetcdctl(self, *args, own_endpoint=True, **kw) -> Result:
+        pre = ["--endpoints", self.b.endpoint] if own_endpoint else []
+        return run(pyetcdctl_cmd(), [*pre, *args], **kw)
 
-    def both(self, *args, **kw):
-        return self.etcdctl(*args, **kw), self.pyetcdctl(*args, **kw)
+    def both(self, *args, args_b=None, **kw):
+        return self.etcdctl(*args, **kw), self.pyetcdctl(*(args_b or args), **kw)
 
     def normalise(self, data: bytes, side: str) -> bytes:
         data = _LOG_LINE.sub(b"", data)
@@ -96,14 +98,17 @@ class Pair:
         data = re.sub(rb"took = " + _DUR, b"took = <dur>", data)
         data = re.sub(rb'"took":"' + _DUR + b'"', b'"took":"<dur>"', data)
         data = re.sub(rb'"Took" : ' + _DUR, b'"Took" : <dur>', data)
-        data = re.sub(rb"\| +" + _DUR + rb" \|", b"| <dur> |", data)
+        if data.startswith(b"+-") and re.search(rb"\| +" + _DUR + rb" \|", data):
+            data = re.sub(rb"\| +" + _DUR + rb" \|", b"| <dur> |", data)
+            data = re.sub(rb"-{2,}", b"--", re.sub(rb" {2,}", b" ", data))
         data = re.sub(rb"remaining\(-?\d+s\)", b"remaining(<ttl>)", data)
         data = re.sub(rb'"ttl":\d+', b'"ttl":<ttl>', data)
         data = re.sub(rb'"TTL" : \d+', b'"TTL" : <ttl>', data)
         return data
 
-    def compare(self, args, stdin=None, env=None, check_rc=True, **kw):
-        ra, rb = self.both(*args, stdin=stdin, env=env or {}, **kw)
+    def compare(self, args, stdin=None, env=None, check_rc=True, args_b=None, **kw):
+        """Run args through both tools (args_b: B's own variant, e.g. with B's lease id)."""
+        ra, rb = self.both(*args, args_b=args_b, stdin=stdin, env=env or {}, **kw)
         oa, ob = self.normalise(ra.out, "a"), self.normalise(rb.out, "b")
         ea, eb = self.normalise(ra.err, "a"), self.normalise(rb.err, "b")
         ctx = f"\nargs={args}\netcdctl rc={ra.rc} out={ra.out!r} err={ra.err!r}\n" \
