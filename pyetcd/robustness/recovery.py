@@ -6,7 +6,9 @@ revision of a linearizable read taken then; every member must reach it.
 Durability: each member's state at ``final_rev`` (a serializable Range at that revision, read
 locally) must equal the state the revision log says (where the log is complete), and in any
 case must still hold every acknowledged write: a key written at revision r has, at final_rev,
-a mod_revision >= r, and the same value if it is exactly r.
+a mod_revision >= r, and the same value if it is exactly r. Each member's MVCC history since
+the last compaction (read back with a watch from there) must also hold every acknowledged
+write at its revision, even one overwritten since, and equal the watch log.
 
 Agreement: HashKV at the same revision must agree on every member that reports the same
 compact revision (HashKV hashes the MVCC history between the compact revision and the
@@ -62,6 +64,63 @@ def member_state(endpoint: str, prefix: str, rev: int, timeout: float = 30.0) ->
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{endpoint} did not reach revision {rev}")
             time.sleep(0.2)
+
+
+def member_history(endpoint: str, prefix: str, start: int, final_rev: int,
+                   timeout: float = 30.0) -> dict[tuple[int, str], list]:
+    """The member's MVCC history of the prefix from ``start`` to ``final_rev``, read with a
+    watch from ``start``: (rev, key) -> [type, value]."""
+    p = prefix.encode()
+    req = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+        key=p, range_end=prefix_end(p), start_revision=start))
+    out: dict[tuple[int, str], list] = {}
+    with grpc.insecure_channel(endpoint) as ch:
+        stream = rpc_grpc.WatchStub(ch).Watch(iter([req]), timeout=timeout)
+        try:
+            for resp in stream:
+                if resp.canceled:
+                    raise RuntimeError(f"history watch on {endpoint} from {start} canceled: "
+                                       f"{resp.cancel_reason} (compact {resp.compact_revision})")
+                for ev in resp.events:
+                    typ = "PUT" if ev.type == 0 else "DELETE"
+                    out[(ev.kv.mod_revision, ev.kv.key.decode())] = [
+                        typ, ev.kv.value.decode() if typ == "PUT" else None]
+                if any(ev.kv.mod_revision >= final_rev for ev in resp.events) or final_rev < start:
+                    break
+        finally:
+            stream.cancel()
+    return out
+
+
+def check_histories(histories: dict[str, dict], ops: list[Op], log: RevisionLog, start: int,
+                    final_rev: int) -> list[str]:
+    """Every member's MVCC history from ``start`` must hold every acknowledged write at its
+    revision, and (where the watch log is complete) be exactly the log."""
+    errors = []
+    want = {}
+    if log.complete_upto >= final_rev:
+        want = {(rev, key): [e["type"], e["kv"][0] if e["kv"] else None]
+                for rev, slot in log.events.items() if start <= rev <= final_rev
+                for key, e in slot.items()}
+    for ep, hist in histories.items():
+        if want and hist != want:
+            diff = sorted(set(hist) ^ set(want)) or sorted(
+                k for k in hist if hist[k] != want.get(k))
+            k = diff[0]
+            errors.append(f"member {ep}'s history from revision {start} differs from the watch "
+                          f"log in {len(diff)} place(s), first at revision {k[0]} key {k[1]}: "
+                          f"member {hist.get(k)}, log {want.get(k)}")
+        for o in ops:
+            if not o.bumps() or o.rev < start:
+                continue
+            got = hist.get((o.rev, o.args["key"]))
+            expect = ["DELETE", None] if o.kind == "delete" else ["PUT", o.args["value"]]
+            if got != expect:
+                errors.append(f"acknowledged op {o.id} {o.describe()} is not in member {ep}'s "
+                              f"history at revision {o.rev}: found {got}")
+                if len(errors) > 20:
+                    return errors
+    return errors
 
 
 def check_durability(states: dict[str, dict], ops: list[Op], log: RevisionLog,

@@ -42,8 +42,8 @@ class Result:
 
 
 def analyse(history: History, final_rev: int | None = None,
-            member_states: dict | None = None, hashes: tuple[list[str], dict] | None = None
-            ) -> Result:
+            member_states: dict | None = None, hashes: tuple[list[str], dict] | None = None,
+            member_histories: tuple[int, dict] | None = None) -> Result:
     """Run every checker over a collected history (also used on fakes in the tests)."""
     t = time.monotonic()
     log = watchcheck.RevisionLog(history.watches)
@@ -60,6 +60,10 @@ def analyse(history: History, final_rev: int | None = None,
     if member_states is not None and final_rev is not None:
         errors["durability"] = recovery.check_durability(member_states, history.ops, log,
                                                          final_rev)
+    if member_histories is not None and final_rev is not None:
+        start, hists = member_histories
+        errors.setdefault("durability", []).extend(
+            recovery.check_histories(hists, history.ops, log, start, final_rev))
     stats = {"ops": len(history.ops),
              "ops_ok": sum(o.status == "ok" for o in history.ops),
              "ops_unknown": sum(o.status == "unknown" for o in history.ops),
@@ -68,6 +72,9 @@ def analyse(history: History, final_rev: int | None = None,
              "watch_events": sum(len(w.events) for w in history.watches),
              "log_complete_upto": log.complete_upto, "final_rev": final_rev,
              "faults": len(history.faults), "linearizability": lin_stats}
+    if member_histories is not None:
+        stats["member_history_from"] = member_histories[0]
+        stats["member_history_events"] = {ep: len(h) for ep, h in member_histories[1].items()}
     if hashes is not None:
         errors["agreement"], table = hashes
         stats["hashkv"] = {str(k): {ep: list(v) for ep, v in t.items()} for k, t in table.items()}
@@ -108,7 +115,9 @@ def run_once(cfg: Config, log=print) -> Result:
         final_rev = recovery.final_revision(endpoints, prefix)
         states = {ep: recovery.member_state(ep, prefix, final_rev) for ep in endpoints}
         hashes = recovery.check_agreement(endpoints, sorted({max(2, final_rev // 2), final_rev}))
-        result = analyse(history, final_rev, states, hashes)
+        start = traffic.compact_rev + 1
+        hists = {ep: recovery.member_history(ep, prefix, start, final_rev) for ep in endpoints}
+        result = analyse(history, final_rev, states, hashes, (start, hists))
     except Exception as e:
         if history is None:
             history = History(meta={"kind": cfg.kind, "seed": cfg.seed})

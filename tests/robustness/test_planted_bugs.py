@@ -30,7 +30,8 @@ def run_against_fake(bug, seed, duration=3.0):
         history = asyncio.run(main())
         final = recovery.final_revision([fake.endpoint], PREFIX)
         states = {fake.endpoint: recovery.member_state(fake.endpoint, PREFIX, final)}
-        return history, analyse(history, final, states)
+        hists = {fake.endpoint: recovery.member_history(fake.endpoint, PREFIX, 1, final)}
+        return history, analyse(history, final, states, member_histories=(1, hists))
     finally:
         fake.stop()
 
