@@ -6,6 +6,14 @@
         c.kill("m1"); c.restart("m1")
         c.sigstop("m2"); c.sigcont("m2")
         c.replace("m0")            # MemberRemove + MemberAdd a fresh member, new data dir
+        c.move_leader("m2")        # Maintenance.MoveLeader via the current leader
+        c.net.partition([{"m0"}, {"m1", "m2"}]); c.net.heal()   # peer-network faults
+
+The whole API: ``start/stop`` (or ``with``), ``kill`` (SIGKILL), ``stop_member`` (SIGTERM),
+``restart``, ``sigstop``/``sigcont``, ``running()``, ``endpoints()``, ``leader()``,
+``member_id()``, ``status()``, ``member_list()``, ``wait_ready()``, ``move_leader()``,
+``replace()``, ``channel()`` (a sync gRPC channel to a member), ``members`` (name ->
+:class:`pyetcd.testing.procs.Member`), ``net`` (the proxies, or None with ``proxy=False``).
 
 Members are named ``m0``, ``m1``... (replacements get the next free number). Every member gets
 ``--initial-cluster``, ``--initial-cluster-state``, ``--initial-cluster-token``,
@@ -112,6 +120,8 @@ class Cluster:
         return [n for n, m in self.members.items() if m.proc is not None and m.proc.poll() is None]
 
     def endpoints(self, running_only: bool = True) -> list[str]:
+        """host:port of each member's client URL; by default only members that are running
+        and not SIGSTOPped."""
         names = self.running() if running_only else list(self.members)
         return [self.members[n].endpoint for n in names if n not in self.stopped or not running_only]
 
