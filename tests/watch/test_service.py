@@ -256,7 +256,7 @@ def test_stalled_reader_is_parked_and_caught_up(tmp_path, compact):
         first = src.kv.rev + 1
         compacted_at = None
         for i in range(n):
-            src.put(b"s/%d" % (i % 50), b"x" * 1000)
+            src.put(b"s/%d" % (i % 50), b"x" * 2000)  # 6 MB: more than gRPC buffers
             if i % 50 == 0:
                 await asyncio.sleep(0)   # let the gRPC writers run; the stalled one fills up
             if compact and compacted_at is None and stalled.victim and stalled.min_rev < src.kv.rev:
