@@ -56,6 +56,7 @@ class SimNode:
                    applied=self.applied_index, pre_vote=s.pre_vote, check_quorum=s.check_quorum,
                    max_inflight_msgs=s.rng.choice([1, 4, 256]),
                    max_size_per_msg=s.rng.choice([1, 200, 1 << 20]),
+                   step_down_on_removal=s.step_down_on_removal,
                    rand=random.Random(s.rng.random()))
         self.rn = RawNode(c)
 
@@ -78,6 +79,7 @@ class SimNode:
             s.crash(self)
             return
         st = self.storage
+        removed = False
         if rd.snapshot is not None:
             st.apply_snapshot(rd.snapshot)
             self.applied = pickle.loads(rd.snapshot.data)
@@ -101,11 +103,19 @@ class SimNode:
             self.applied_index = e.index
             if e.type != ENTRY_NORMAL:
                 cs = rn.apply_conf_change(decode_conf_change(e))
+                removed = self.id not in (set(cs.voters) | set(cs.learners)
+                                          | set(cs.voters_outgoing) | set(cs.learners_next))
                 # Record the membership in a snapshot, as etcd's server does, so a node
                 # caught up by snapshot learns a configuration that contains it.
                 if e.index > st.snap.metadata.index:
                     st.create_snapshot(e.index, cs, pickle.dumps(self.applied))
         rn.advance(rd)
+        if removed and not s.step_down_on_removal:
+            # etcd's server stops a member once it applies its own removal; a removed
+            # leader that kept running would keep heartbeating and block elections.
+            s.removed.add(self.id)
+            s.crash(self)
+            return
         # Occasionally snapshot the applied state and compact the log, as etcd does every
         # --snapshot-count entries.
         if (self.applied_index - st.snap.metadata.index > s.compact_every
@@ -140,12 +150,14 @@ class Sim:
         self.committed = {}       # index -> (term, type, data) first applied anywhere
         self.proposed = 0
         self.snap_reports = []
+        self.p_conf_change = rng.choice([0.0, 0.0, 0.01, 0.03])
+        self.p_transfer = rng.choice([0.0, 0.005])
+        self.step_down_on_removal = rng.random() < 0.5
+        self.removed = set()      # ids whose member was stopped after its removal
         self.nodes = {i: SimNode(self, i, voters) for i in voters}
         # Spare ids that membership changes may add (they exist, empty, from the start).
         for i in range(n + 1, n + 3):
             self.nodes[i] = SimNode(self, i, [])
-        self.p_conf_change = rng.choice([0.0, 0.0, 0.01, 0.03])
-        self.p_transfer = rng.choice([0.0, 0.005])
 
     # --- invariants ---------------------------------------------------------------------
 
@@ -218,7 +230,7 @@ class Sim:
             for node in self.nodes.values():
                 if node.up and rng.random() < self.p_crash:
                     self.crash(node)
-                elif not node.up and rng.random() < 0.1:
+                elif not node.up and node.id not in self.removed and rng.random() < 0.1:
                     node.restart()
             if rng.random() < self.p_conf_change:
                 self.maybe_change_membership()
@@ -271,7 +283,9 @@ class Sim:
             return
         voters = sorted(cfg.voters.incoming)
         learners = sorted(cfg.learners)
-        others = [i for i in self.nodes if i not in voters and i not in learners]
+        # As in etcd, a removed member's id is never reused.
+        others = [i for i in self.nodes
+                  if i not in voters and i not in learners and i not in self.removed]
         ops = []
         if others:
             ops.append((3, rng.choice(others)))          # add learner
@@ -321,20 +335,34 @@ class Sim:
         self.p_drop = self.p_dup = 0.0
         self.p_crash_mid_ready = 0.0
         for node in self.nodes.values():
-            if not node.up:
+            if not node.up and node.id not in self.removed:
                 node.restart()
         target = max(self.committed) if self.committed else 0
-        for _ in range(2000):
+        # Liveness after healing: a leader emerges and commits one more entry everywhere.
+        final = b"final-%d" % self.seed
+        for k in range(3000):
             self.step(faults=False)
-            if all(n.applied_index >= target for n in self.members()) and not self.net:
+            lead = self.leader()
+            if lead is None:
+                continue
+            done = [n for n in self.members() if final in n.applied.values()]
+            if len(done) == len(self.members()) and not self.net:
                 break
+            if k % 100 == 0 and not any(v[2] == final for v in self.committed.values()):
+                try:
+                    lead.rn.propose(final)
+                except RaftError:
+                    pass
         self.check_final(target)
 
     def check_final(self, target):
         if self.leader() is None:
             raise SimFailure("no leader after healing")
         members = self.members()
+        final = b"final-%d" % self.seed
         for n in members:
+            if final not in n.applied.values():
+                raise SimFailure("node %d did not apply the final entry after healing" % n.id)
             if n.applied_index < target:
                 raise SimFailure("node %d applied only %d of %d after healing" % (
                     n.id, n.applied_index, target))
