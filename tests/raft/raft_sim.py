@@ -2,6 +2,8 @@
 
 Everything is driven by one seeded random.Random, so a run is reproducible from its seed.
 Faults: message drops, delays (hence reordering), duplicates, partitions, and crashes.
+Also: log compaction and snapshots, leadership transfers, and membership changes (add a
+learner, promote, demote, remove, joint changes with auto or explicit leave).
 A crash loses exactly what the persistence contract allows: the raft node's memory,
 including unstable entries not yet handed out in a Ready, and a Ready taken but not yet
 persisted. Storage (entries, hard state, snapshot) and the applied state survive.
@@ -9,7 +11,8 @@ persisted. Storage (entries, hard state, snapshot) and the applied state survive
 Invariants checked while running and at the end:
   - state machine safety: no two nodes apply different entries at the same index;
   - election safety: at most one leader per term;
-  - durability: after healing, every node applies every entry ever applied anywhere.
+  - durability: after healing, every member applies every entry ever applied anywhere;
+  - liveness after healing: a leader emerges and commits one more entry on every member.
 """
 import heapq
 import pickle
