@@ -4,6 +4,7 @@
   at random points watches open with random ranges, start revisions, prev_kv and filters, on
   both; the event lists must match (exactly, or, where a compaction raced a catching-up watcher,
   both must be a prefix of the same history and end in a compacted cancel).
+  (PYETCD_WATCH_DIFF_SEEDS=1,2,... and PYETCD_WATCH_DIFF_STEPS=250 make longer runs.)
 - a slow consumer: a watcher stops reading while many writes are made (PYETCD_WATCH_SLOW_N,
   default 3000; set 100000 for the full run); writes go on, and when it reads again it gets every
   event in order, or a compacted cancel, never a silent gap.
@@ -117,7 +118,10 @@ async def _settle(sides, final_rev, timeout=60.0):
         await asyncio.sleep(0.2)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+SEEDS = [int(x) for x in os.environ.get("PYETCD_WATCH_DIFF_SEEDS", "1,2").split(",")]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_random_watches_match_real_etcd(tmp_path, seed):
     from pyetcd.testing import procs
 
