@@ -39,6 +39,9 @@ SERVER_OPTIONS = [
     # Refuse a port another process already listens on (gRPC sets SO_REUSEPORT by default,
     # which would let two members silently share one peer port).
     ("grpc.so_reuseport", 0),
+    # End the streams of a member that vanished without closing its connection.
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 5000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 1000),
     ("grpc.http2.max_ping_strikes", 0),

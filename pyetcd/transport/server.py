@@ -76,13 +76,14 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         from_id = await self._check(context)
         # Tells the sender its stream was accepted (it then counts the peer as active).
         await context.send_initial_metadata(())
-        on_messages = t.on_messages
         t.received_streams += 1
+        # A sender opens a new stream only after cancelling its old one, and a half-open old
+        # stream is ended by the server's keepalive, so one sender has one live stream.
         async for batch in request_iterator:
             msgs = list(batch.msgs)
             t.received_msgs += len(msgs)
             try:
-                on_messages(msgs)
+                t.on_messages(msgs)  # looked up per batch: the server may swap the callback
             except Exception as exc:  # noqa: BLE001 - a bad callback must not kill the stream
                 t.logger.error("on_messages failed", remote_peer_id=id_hex(from_id), error=repr(exc))
         return peer_pb2.StreamAck()

@@ -47,7 +47,7 @@ class Transport:
         snapshot_chunk_size: int = 1 << 20,
         backoff_min: float = 0.05,
         backoff_max: float = 1.0,
-        dial_timeout: float = 1.0,
+        dial_timeout: float = 2.0,
         unreachable_interval: float = 0.1,
     ):
         self.local_id = local_id

@@ -101,3 +101,4 @@ def test_cluster_id_learned_later():
         finally:
             await stop_all([a, b])
     run(body())
+
