@@ -109,20 +109,23 @@ class Peer:
             await self._channel.close()
             self._channel = None
 
-    def report_unreachable(self, force: bool = False) -> None:
+    def report_unreachable(self, force: bool = False) -> bool:
         now = time.monotonic()
         if not force and now - self._last_unreachable < self.t.unreachable_interval:
-            return
+            return False
         self._last_unreachable = now
         self.t._call_unreachable(self.id)
+        return True
 
     # ---- internals -----------------------------------------------------------------------
 
     def _drop(self, n: int, why: str) -> None:
+        # Logged once per unreachable report (not per message: a down peer drops thousands).
         self.dropped += n
-        self.t.logger.debug("dropped internal Raft message", remote_peer_id=id_hex(self.id),
-                            count=n, reason=why)
-        self.report_unreachable()
+        if self.report_unreachable():
+            log = self.t.logger.warn if why == "sending buffer is full" else self.t.logger.debug
+            log("dropped internal Raft message", remote_peer_id=id_hex(self.id), reason=why,
+                dropped_total=self.dropped)
 
     def _take_batch(self) -> list:
         q = self.queue
