@@ -39,6 +39,8 @@ class Peer:
         self.t = transport
         self.id = peer_id
         self.urls = list(urls)
+        if not urls:
+            raise ValueError(f"peer {id_hex(peer_id)} needs at least one peer URL")
         self._targets = [url_to_target(u) for u in self.urls]  # validates before anything starts
         self._url_idx = 0
         self.queue: collections.deque = collections.deque()
@@ -69,6 +71,8 @@ class Peer:
         self.wake.set()
 
     def update_urls(self, urls: list[str]) -> None:
+        if not urls:
+            raise ValueError(f"peer {id_hex(self.id)} needs at least one peer URL")
         targets = [url_to_target(u) for u in urls]
         self.urls = list(urls)
         self._targets = targets

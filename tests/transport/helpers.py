@@ -12,9 +12,16 @@ LOOPBACK = "http://127.0.0.1:0"
 
 
 def run(coro, timeout: float = 60.0):
-    """Run an async test body with an overall bound (a hang fails instead of blocking CI)."""
+    """Run an async test body with an overall bound (a hang fails instead of blocking CI),
+    on uvloop like the server (PYETCD_UVLOOP=0 for asyncio's own loop)."""
     async def bounded():
         return await asyncio.wait_for(coro, timeout)
+    if os.environ.get("PYETCD_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+            return uvloop.run(bounded())
+        except ImportError:
+            pass
     return asyncio.run(bounded())
 
 

@@ -117,3 +117,21 @@ def test_callback_error_does_not_break_the_stream():
         finally:
             await stop_all([a, b])
     run(body())
+
+
+def test_bad_peer_urls_are_refused_at_add_peer():
+    import pytest
+
+    async def body():
+        (a,) = await cluster(1)
+        try:
+            with pytest.raises(ValueError, match="TLS"):
+                a.t.add_peer(2, ["https://127.0.0.1:2380"])
+            with pytest.raises(ValueError, match="at least one"):
+                a.t.add_peer(2, [])
+            with pytest.raises(ValueError, match="host and a port"):
+                a.t.add_peer(2, ["http://127.0.0.1"])
+            assert a.t.peers == {}
+        finally:
+            await stop_all([a])
+    run(body())
