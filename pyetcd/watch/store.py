@@ -96,9 +96,12 @@ class WatchableStore:
         if w in self.synced:
             w.send(WatchResp(w.id, [], self.kv.rev))
 
-    def restore(self) -> None:
-        """The KV store was replaced (a snapshot was installed): every synced watcher catches up
-        again from its own next revision (etcd's watchableStore.Restore)."""
+    def restore(self, kv=None) -> None:
+        """The KV store was replaced (a snapshot was installed; pass the new store if it is a new
+        object): every synced watcher catches up again from its own next revision, from the new
+        history (etcd's watchableStore.Restore)."""
+        if kv is not None:
+            self.kv = kv
         for w in list(self.synced.watchers):
             self.synced.delete(w)
             self.unsynced.add(w)

@@ -364,8 +364,7 @@ def test_restore_makes_synced_watchers_catch_up_from_the_new_store(tmp_path):
         assert len(drain(ws)) == 1
         for i in range(5):
             other.put(b"k", b"new%d" % i)          # the snapshot's history: revs 2..6
-        src.kv.restore(other.kv.be)
-        src.store.restore()
+        src.store.restore(other.kv)   # the server builds a new KVStore over the received db
         assert src.store.counts() == {"synced": 0, "unsynced": 2, "victims": 0}
         src.store.sync_watchers()
         by = {}
