@@ -152,3 +152,41 @@ def test_checksum_mismatch_is_refused(tmp_path):
         finally:
             await stop_all([a, b])
     run(body())
+
+
+def test_sender_stopping_mid_transfer_leaves_no_partial_file(tmp_path, monkeypatch):
+    import threading
+
+    from pyetcd.transport import snapshot as snapmod
+    gate = threading.Event()
+    reads = [0]
+    real_read = snapmod._read_chunk
+
+    def gated_read(f, n, crc):  # runs in the I/O thread: hold the transfer after two chunks
+        reads[0] += 1
+        if reads[0] > 2:
+            gate.wait(10)
+        return real_read(f, n, crc)
+    monkeypatch.setattr(snapmod, "_read_chunk", gated_read)
+
+    async def body():
+        a, b = await cluster(2, tmp_path=tmp_path, snapshot_chunk_size=64 << 10)
+        try:
+            db = str(tmp_path / "db")
+            make_db(db, 1 << 20)
+            a.t.send_snapshot(snap_msg(1, 2), db)
+            snapdir = tmp_path / "snap2"
+            await wait_until(lambda: snapdir.exists() and any(p.endswith(".part") for p in os.listdir(snapdir)),
+                             what="transfer under way")
+            stopping = asyncio.ensure_future(a.t.stop())
+            await asyncio.sleep(0)
+            gate.set()
+            await stopping
+            # The sender reports the transfer failed; the receiver drops its partial file.
+            assert a.snap_status == [(2, True)]
+            await wait_until(lambda: os.listdir(snapdir) == [], what="partial file removed")
+            assert b.snapshots == []
+        finally:
+            gate.set()
+            await stop_all([a, b])
+    run(body())
