@@ -95,6 +95,7 @@ class Pair:
         if side == "b":
             for fb, fa in self.subst:
                 data = data.replace(fb, fa)
+        data = re.sub(rb"(Member|cluster) +([0-9a-f])", rb"\1 \2", data)  # %16x pads with spaces
         data = re.sub(rb"took = " + _DUR, b"took = <dur>", data)
         data = re.sub(rb'"took":"' + _DUR + b'"', b'"took":"<dur>"', data)
         data = re.sub(rb'"Took" : ' + _DUR, b'"Took" : <dur>', data)
