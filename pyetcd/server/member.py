@@ -182,16 +182,17 @@ class EtcdServer:
             raise DataDirError(f"cannot fetch cluster info from peer urls {others}: {e}") from e
         mine = set(cfg.initial_advertise_peer_urls)
         me = None
+        # As etcd: the fetched members only tell us who we are and whom to talk to. The member
+        # store fills from the log (or a snapshot) like any other state, so replayed conf changes
+        # validate against the history they were made in.
+        self._join_peers = [(mid, list(purls)) for (mid, _, purls, _, _) in infos]
         for (mid, name, purls, curls, learner) in infos:
-            m = MemberInfo(mid, name, list(purls), list(curls), learner)
-            self.membership.save(m)
             if set(purls) & mine:
-                me = m
+                me = MemberInfo(mid, name, list(purls), list(curls), learner)
         if me is None:
             raise DataDirError("member not found in the cluster (was it added with `member add`?): "
                                f"peer URLs {sorted(mine)}")
         self.member_id, self.cluster_id = me.id, cluster_id
-        self.backend.force_commit()
         self.wal = WAL.create(wal_dir, self._wal_meta())
         self.raft = self._new_raft(MemoryStorage(), 0)
         self.lg.info("joining an existing cluster", **{
@@ -250,9 +251,11 @@ class EtcdServer:
             snapshot_dir=os.path.join(self.cfg.member_dir, "snap"))
         await self.transport.start(self.cfg.listen_peer_urls)
         self.raft.transport = self.transport
-        for m in self.membership.members.values():
-            if m.id != self.member_id:
-                self.transport.add_peer(m.id, m.peer_urls)
+        peers = {m.id: m.peer_urls for m in self.membership.members.values()}
+        peers.update(dict(getattr(self, "_join_peers", [])))
+        for pid, urls in peers.items():
+            if pid != self.member_id:
+                self.transport.add_peer(pid, urls)
 
     def _members_info(self):
         return self.cluster_id, [(m.id, m.name, m.peer_urls, m.client_urls, m.is_learner)
