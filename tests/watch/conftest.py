@@ -37,16 +37,23 @@ needs_watch = pytest.mark.skipif(not (watch_is_wired() or USE_SHIM),
 
 
 @contextlib.contextmanager
+def shim_command():
+    """While inside, "pyetcd" processes start through wired_server.py (if USE_SHIM)."""
+    if not USE_SHIM:
+        yield
+        return
+    orig = procs.server_command
+    procs.server_command = lambda kind: [sys.executable, _SHIM] if kind == "pyetcd" else orig(kind)
+    try:
+        yield
+    finally:
+        procs.server_command = orig
+
+
+@contextlib.contextmanager
 def start_pyetcd(base_dir, **kw):
     m = procs.member("pyetcd", str(base_dir), **kw)
-    if USE_SHIM:
-        orig = procs.server_command
-        procs.server_command = lambda kind: [sys.executable, _SHIM] if kind == "pyetcd" else orig(kind)
-        try:
-            m.start()
-        finally:
-            procs.server_command = orig
-    else:
+    with shim_command():
         m.start()
     try:
         yield m
