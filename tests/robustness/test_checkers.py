@@ -139,3 +139,19 @@ def test_prev_kv_may_be_missing_only_where_compacted():
     wrong = _watch([_ev(3, "a", "v2", 2, 2, prev=["v0", 2, 2, 1])], start=3)
     log = RevisionLog([full, wrong])
     assert any("prev_kv" in e for e in check_watches([full, wrong], [], log, 3, compact_rev=3))
+
+
+def test_watch_from_the_compact_revision_may_miss_a_compacted_tombstone():
+    full = _watch([_ev(2, "a", "v1", 2, 1), _ev(3, "a", prev=["v1", 2, 2, 1]),
+                   _ev(4, "b", "w", 4, 1)], progress=[4])
+    late = _watch([_ev(4, "b", "w", 4, 1)], start=3, progress=[4])   # opened after compact 3
+    ops = [op("delete", {"key": "a"}, 0, 1, {"rev": 3, "deleted": 1})]
+    log = RevisionLog([full, late])
+    assert check_watches([full, late], ops, log, 4, compact_rev=3) == []
+    # without that compaction the same stream has a gap
+    errs = check_watches([full, late], ops, log, 4, compact_rev=0)
+    assert any("skipped revision 3" in e for e in errs)
+    # and compaction excuses nothing above the compact revision
+    late_gap = _watch([], start=3, progress=[4])
+    errs = check_watches([full, late_gap], ops, RevisionLog([full, late_gap]), 4, compact_rev=3)
+    assert any("skipped revision 4" in e for e in errs)
