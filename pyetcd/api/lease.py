@@ -136,9 +136,16 @@ class LeaseService(Service, rpc_grpc.LeaseServicer):
                     return 0
                 raise
             except NotPrimaryError:
-                # Forwarding to the leader comes with clustering; a lone member is always primary
-                # once started.
-                raise errors.ErrNoLeader from None
+                # Only the leader renews (etcd forwards keepalives over the peer port).
+                s = self.server
+                if s.transport is None or s.leader_id == 0:
+                    raise errors.ErrNoLeader from None
+                try:
+                    return await s.transport.forward_lease_renew(s.leader_id, lease_id)
+                except errors.EtcdError as e:
+                    if e == errors.ErrLeaseNotFound:
+                        return 0
+                    raise
             except LeaseExpiredError:
                 if time.monotonic() >= deadline:
                     raise errors.ErrTimeout from None

@@ -159,3 +159,23 @@ def test_learner_add_promote_then_remove(cluster):
     cluster.members[name].stop()
     cluster.members.pop(name)
     assert len(cluster.member_list().members) == 3
+
+
+def test_lease_keepalive_on_follower_reaches_leader(cluster):
+    leader = cluster.leader()
+    follower = next(n for n in cluster.running() if n != leader)
+    lease = rpc_grpc.LeaseStub(cluster.channel(follower))
+    g = lease.LeaseGrant(rpc.LeaseGrantRequest(TTL=3), timeout=10)
+    _kv(cluster, follower).Put(rpc.PutRequest(key=b"leased", value=b"v", lease=g.ID), timeout=10)
+    # Keep it alive through the follower for longer than its TTL: the key must survive.
+    t_end = time.monotonic() + 6
+    while time.monotonic() < t_end:
+        r = next(lease.LeaseKeepAlive(iter([rpc.LeaseKeepAliveRequest(ID=g.ID)]), timeout=10))
+        assert r.ID == g.ID and r.TTL == 3
+        time.sleep(0.5)
+    assert _get(cluster, leader, b"leased") == b"v"
+    # Stop renewing: the leader expires it and every member deletes the key.
+    deadline = time.monotonic() + 3 + 5
+    while _get(cluster, follower, b"leased") is not None:
+        assert time.monotonic() < deadline, "lease did not expire"
+        time.sleep(0.2)
