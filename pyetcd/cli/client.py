@@ -7,8 +7,6 @@ import os
 import socket
 import sys
 
-import grpc
-
 from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, CliExit, fail
 from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
 
@@ -53,7 +51,13 @@ class EtcdError(Exception):
         super().__init__(msg)
 
 
-def to_etcd_error(e: grpc.RpcError) -> EtcdError:
+_CODE_NAMES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+               "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+               "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+               "UNAUTHENTICATED"]
+
+
+def to_etcd_error(e) -> EtcdError:
     code = e.code().name if e.code() is not None else "UNKNOWN"
     desc = e.details() or ""
     client_deadline = code == "DEADLINE_EXCEEDED" and (desc in ("Deadline Exceeded", "")
@@ -103,22 +107,65 @@ class Client:
         self.endpoints = list(endpoints)
         self.timeout = command_timeout
         self.dial_timeout = dial_timeout
-        target, secure = grpc_target(self.endpoints)
-        opts = [("grpc.lb_policy_name", "round_robin"),
-                ("grpc.max_receive_message_length", 2**31 - 1),
-                ("grpc.max_send_message_length", 2 * 1024 * 1024 + 4096),
-                ("grpc.enable_http_proxy", 0)]
-        if keepalive_time > 0:
-            opts += [("grpc.keepalive_time_ms", int(keepalive_time * 1000)),
-                     ("grpc.keepalive_timeout_ms", int(keepalive_timeout * 1000))]
-        if secure or creds is not None:
-            self.channel = grpc.secure_channel(target, creds or grpc.ssl_channel_credentials(), opts)
-        else:
-            self.channel = grpc.insecure_channel(target, opts)
+        self._keepalive = (keepalive_time, keepalive_timeout)
+        self._creds = creds
+        self._target, self._secure = grpc_target(self.endpoints)
+        self._channel = None
         self._methods = {}
         self.metadata = None
+        # unary calls go over the small HTTP/2 client when possible (see h2c.py): grpcio is only
+        # imported for streams, TLS, or an endpoint that does not answer at once.
+        self._h2 = None
+        self._h2_ok = not (self._secure or creds is not None) and not os.environ.get("PYETCDCTL_NO_H2C")
         if user:
             self.authenticate(user, password)
+
+    @property
+    def channel(self):
+        if self._channel is None:
+            import grpc
+            opts = [("grpc.lb_policy_name", "round_robin"),
+                    ("grpc.max_receive_message_length", 2**31 - 1),
+                    ("grpc.max_send_message_length", 2 * 1024 * 1024 + 4096),
+                    ("grpc.enable_http_proxy", 0)]
+            ka_time, ka_timeout = self._keepalive
+            if ka_time > 0:
+                opts += [("grpc.keepalive_time_ms", int(ka_time * 1000)),
+                         ("grpc.keepalive_timeout_ms", int(ka_timeout * 1000))]
+            if self._secure or self._creds is not None:
+                self._channel = grpc.secure_channel(self._target, self._creds or grpc.ssl_channel_credentials(), opts)
+            else:
+                self._channel = grpc.insecure_channel(self._target, opts)
+        return self._channel
+
+    def _h2_call(self, path, request, timeout):
+        """Returns response bytes, or None when the call should go through grpcio instead."""
+        try:
+            from pyetcd.cli import h2c
+        except ImportError:
+            self._h2_ok = False
+            return None
+        if self._h2 is None:
+            for ep in self.endpoints:
+                try:
+                    self._h2 = h2c.Conn(strip_scheme(ep)[0], min(timeout, max(self.dial_timeout, 0.1)))
+                    break
+                except h2c.ConnectError:
+                    continue
+            if self._h2 is None:
+                self._h2_ok = False
+                return None
+        self._h2.sock.settimeout(timeout)
+        try:
+            return self._h2.unary(path, request.SerializeToString(), self.metadata or ())
+        except h2c.CallError as e:
+            code = _CODE_NAMES[e.code] if 0 <= e.code < len(_CODE_NAMES) else "UNKNOWN"
+            raise EtcdError(code, e.message) from None
+        except (socket.timeout, TimeoutError):
+            raise EtcdError("DEADLINE_EXCEEDED", "", client_deadline=True) from None
+        except OSError:
+            self._h2_ok = False
+            return None
 
     def authenticate(self, user, password):
         try:
@@ -131,18 +178,27 @@ class Client:
         m = self._methods.get(name)
         if m is None:
             svc = next(s for s, ms in _SERVICES.items() if name in ms)
-            default = ("Auth" + name if name.startswith(("User", "Role")) else name) + "Response"
-            resp_t = getattr(rpc, _RESP_NAME.get(name, default))
+            resp_t = self._resp_type(name)
             m = self.channel.unary_unary(f"/etcdserverpb.{svc}/{name}",
                                          request_serializer=lambda r: r.SerializeToString(),
                                          response_deserializer=resp_t.FromString)
             self._methods[name] = m
         return m
 
+    def _resp_type(self, name):
+        default = ("Auth" + name if name.startswith(("User", "Role")) else name) + "Response"
+        return getattr(rpc, _RESP_NAME.get(name, default))
+
     def call(self, name, request, timeout=None):
+        timeout = timeout or self.timeout
+        if self._h2_ok:
+            svc = next(s for s, ms in _SERVICES.items() if name in ms)
+            data = self._h2_call(f"/etcdserverpb.{svc}/{name}", request, timeout)
+            if data is not None:
+                return self._resp_type(name).FromString(data)
+        import grpc
         try:
-            return self._method(name)(request, timeout=timeout or self.timeout,
-                                      metadata=self.metadata, wait_for_ready=True)
+            return self._method(name)(request, timeout=timeout, metadata=self.metadata, wait_for_ready=True)
         except grpc.RpcError as e:
             raise to_etcd_error(e) from None
 
@@ -156,6 +212,7 @@ class Client:
         m = self.channel.unary_unary(f"/{service}/{name}",
                                      request_serializer=lambda r: r.SerializeToString(),
                                      response_deserializer=resp_type.FromString)
+        import grpc
         try:
             return m(request, timeout=timeout, metadata=self.metadata, wait_for_ready=True)
         except grpc.RpcError as e:
@@ -168,7 +225,10 @@ class Client:
         return m(request, timeout=timeout, metadata=self.metadata, wait_for_ready=True)
 
     def close(self):
-        self.channel.close()
+        if self._h2 is not None:
+            self._h2.close()
+        if self._channel is not None:
+            self._channel.close()
 
 
 def _read(path):
@@ -202,6 +262,7 @@ def client_from_flags(flags, endpoints=None) -> Client:
     secure = any(strip_scheme(e)[1] for e in eps) or not flags.get("insecure-transport") \
         or bool(cert or ca)
     if secure:
+        import grpc
         try:
             creds = grpc.ssl_channel_credentials(
                 root_certificates=_read(ca) if ca else None,
