@@ -87,17 +87,22 @@ def _valid_at(buf, off: int, limit: int) -> bool:
 _TYPE_BYTE = re.compile(b"[%s]" % bytes(sorted(RECORD_TYPES)))
 
 
-def _find_valid_after(buf, start: int, limit: int) -> int:
-    """Offset of the first self-verifying record in buf[start:limit], or -1."""
+def _find_valid_after(buf, start: int, data_limit: int) -> int:
+    """Offset of the first self-verifying record starting in buf[start:data_limit], or -1.
+
+    A record starts before the last non-zero byte (its type byte is non-zero) but may end past
+    it: a snapshot marker's payload ends in zero bytes.
+    """
+    n = len(buf)
     pos = start + 8
-    last = limit - HEADER_SIZE + 8
+    last = min(data_limit, n - HEADER_SIZE + 8)
     while pos <= last:
         # Only offsets whose type byte is a real record type can start a record.
         m = _TYPE_BYTE.search(buf, pos, last + 1)
         if m is None:
             return -1
         p = m.start()
-        if _valid_at(buf, p - 8, limit):
+        if _valid_at(buf, p - 8, n):
             return p - 8
         pos = p + 1
     return -1

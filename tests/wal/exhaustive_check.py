@@ -5,7 +5,7 @@
 For small random logs (one segment and several), flips every byte of every record with three
 XOR masks and truncates / zero-fills the tail at every offset, checking that a flip before the
 last record is always refused, a flip in the last record is repaired as a torn tail, and a cut
-never loses a whole record. Last run: 53,880 flips + 3,192 cuts, 0 failures.
+never loses a whole record. Run it after any change to record.py.
 """
 import os
 import random
@@ -21,9 +21,13 @@ from test_wal_fuzz import all_records, build_log, model, walk  # noqa: E402
 from pyetcd.wal import WAL, WALCorruptError  # noqa: E402
 
 
-def pristine(base, label, seed, saves, segment_size):
+def pristine(base, label, seed, saves, segment_size, end_with_marker=False):
     d = os.path.join(base, label)
     build_log(d, random.Random(seed), saves=saves, segment_size=segment_size)
+    if end_with_marker:  # a snapshot marker's payload ends in zero bytes
+        w, _rs = WAL.open(d, segment_size=segment_size)
+        w.save_snapshot(1, 1)
+        w.close()
     segs = walk(d)
     os.truncate(os.path.join(d, segs[-1][0]), segs[-1][1][-1][1])
     return d, segs
@@ -101,8 +105,10 @@ def main():
     base = tempfile.mkdtemp(prefix="walx-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     try:
         total = failures = 0
-        for label, seed, saves, size in (("one", 7, 25, 1 << 20), ("multi", 7, 25, 3000)):
-            d, segs = pristine(base, label, seed, saves, size)
+        for label, seed, saves, size, marker in (("one", 7, 25, 1 << 20, False),
+                                                 ("multi", 7, 25, 3000, False),
+                                                 ("marker-last", 8, 12, 1 << 20, True)):
+            d, segs = pristine(base, label, seed, saves, size, marker)
             n, bad = check_flips(base, d, segs)
             print("%s: %d flips, %d failures" % (label, n, bad))
             total, failures = total + n, failures + bad

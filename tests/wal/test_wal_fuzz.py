@@ -263,3 +263,27 @@ def test_torn_multi_sector_write_with_zero_sector(tmp_path):
     idxs = [e.Index for e in rs.entries]
     assert rs.repaired and idxs[0] == 1 and idxs == list(range(1, len(idxs) + 1)) and len(idxs) < 7
     w.close()
+
+
+@pytest.mark.parametrize("trailing_zero_record", ["snapshot", "state"])
+def test_flip_before_a_last_record_that_ends_in_zero_bytes(tmp_path, trailing_zero_record):
+    """The last record's own trailing zero bytes (a snapshot marker's high term bytes) must not
+    hide it from the search for valid records after the damage."""
+    d = str(tmp_path / "wal")
+    w = WAL.create(d, b"m", preallocate_segments=False)
+    w.save(None, [raftpb.Entry(Term=1, Index=i, Data=b"d%d" % i) for i in range(1, 4)])
+    if trailing_zero_record == "snapshot":
+        w.save_snapshot(2, 1)              # payload <QQ: ends in seven zero bytes
+    else:
+        w.save(raftpb.HardState(term=1, vote=256), [])  # varint 0x80 0x02: ... vote=256, commit 0
+    name = w.segments[-1]
+    w.close()
+    (_n, recs), = walk(d)
+    assert recs[-1][3].endswith(b"\0") or trailing_zero_record == "state"
+    start, end = recs[-2][0], recs[-2][1]
+    for pos in range(start, end):
+        dst = str(tmp_path / ("c%d" % pos))
+        shutil.copytree(d, dst)
+        _flip(os.path.join(dst, name), pos, random.Random(pos))
+        with pytest.raises(WALCorruptError):
+            WAL.open(dst)
