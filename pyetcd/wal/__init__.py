@@ -53,9 +53,25 @@ type, CRC mismatch) is handled by where it is:
 * anywhere else, or any record whose prev_crc does not match: ``WALCorruptError`` naming the
   file and the offset. Nothing is skipped silently.
 
+``ReadState.repaired`` is true when non-zero bytes were thrown away; plain zero-filled
+(preallocated) space after the last record is the normal end of a segment, not a repair.
+
 Entries after snapshot_index must be contiguous; an entry record for index i replaces earlier
 entries >= i (raft log truncation on conflict). With snapshot_index > 0 a snapshot marker with
-that index and term must be present.
+that index and term must be present. ``WAL.snapshot_markers(dir)`` lists, read-only, the
+markers at or below the saved commit index, for ``Snapshotter.load_newest_available`` -- a
+snapshot file written just before a crash may have no marker yet (etcd's ValidSnapshotEntries).
+
+Failures
+========
+
+An OSError during a write, fsync or cut makes the WAL refuse every later call (WALError): after
+a failed fsync the durable state of the file is unknown, so nothing more may be acknowledged.
+Restart and reopen. ``fsync_observer`` (callable(seconds)) and ``bytes_written`` feed metrics.
+
+Known limit: the zero-sector rule above means a whole 512-byte sector zeroed in the *last*
+segment by disk damage, with valid records after it, is taken for a torn write and the records
+after it are dropped (as in etcd). Single-byte damage never triggers it.
 """
 from .errors import WALCorruptError, WALError
 from .wal import SEGMENT_SIZE, WAL, ReadState
