@@ -2,10 +2,8 @@
 (parsed flags, ETCDCTL_* environment, output printer, lazily created client)."""
 from __future__ import annotations
 
-import json
 import os
 import sys
-import time
 
 EXIT_SUCCESS = 0
 EXIT_ERROR = 1
@@ -34,6 +32,8 @@ def fail(code: int, err) -> "None":
 
 def log_json(level: str, msg: str, **fields) -> None:
     """A zap-style JSON log line on stderr, as etcdctl's logger prints warnings."""
+    import json
+    import time
     rec = {"level": level, "ts": time.time(), "caller": "pyetcdctl", "msg": msg, **fields}
     sys.stderr.write(json.dumps(rec) + "\n")
 

@@ -5,27 +5,18 @@ Handlers are named as "module:function" strings and imported only when their com
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from pyetcd.cli.flags import Flag
 
 B, S, I, U, D, L = "bool", "string", "int", "uint", "duration", "strings"
 
 
-@dataclass
 class Command:
-    name: str
-    use: str = ""
-    short: str = ""
-    long: str = ""
-    run: str = ""
-    flags: list = field(default_factory=list)
-    persistent: list = field(default_factory=list)  # flags inherited by subcommands
-    children: list = field(default_factory=list)
-    parent: "Command | None" = None
-
-    def __post_init__(self):
-        self.flags = self.flags + [Flag("help", B, False, f"help for {self.name}", short="h")]
+    def __init__(self, name, use="", short="", long="", run="", flags=(), persistent=(), children=()):
+        self.name, self.use, self.short, self.long, self.run = name, use, short, long, run
+        self.flags = list(flags) + [Flag("help", B, False, f"help for {name}", short="h")]
+        self.persistent = list(persistent)  # flags inherited by subcommands
+        self.children = list(children)
+        self.parent = None
         for c in self.children:
             c.parent = self
 

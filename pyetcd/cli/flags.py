@@ -4,8 +4,6 @@ Leaf module (standard library only) so that parsing a command line costs almost 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from pyetcd.cli import goutil
 
 
@@ -17,19 +15,17 @@ class HelpRequested(Exception):
     pass
 
 
-@dataclass
 class Flag:
-    name: str
-    kind: str  # bool | string | int | uint | duration | strings
-    default: object
-    usage: str
-    short: str = ""
-    # pflag's NoOptDefVal: value used for a bare --flag (bools default to "true")
-    noopt: str | None = None
+    __slots__ = ("name", "kind", "default", "usage", "short", "noopt")
 
-    def __post_init__(self):
-        if self.kind == "bool" and self.noopt is None:
-            self.noopt = "true"
+    def __init__(self, name: str, kind: str, default, usage: str, short: str = "", noopt=None):
+        self.name = name
+        self.kind = kind  # bool | string | int | uint | duration | strings
+        self.default = default
+        self.usage = usage
+        self.short = short
+        # pflag's NoOptDefVal: the value a bare --flag means (bools: "true")
+        self.noopt = "true" if kind == "bool" and noopt is None else noopt
 
     @property
     def def_text(self) -> str:
@@ -68,12 +64,12 @@ def _csv_split(value: str) -> list[str]:
     return next(csv.reader([value]))
 
 
-@dataclass
 class Parsed:
-    values: dict
-    changed: set = field(default_factory=set)
-    args: list = field(default_factory=list)
-    args_len_at_dash: int = -1
+    def __init__(self, values: dict):
+        self.values = values
+        self.changed: set = set()
+        self.args: list = []
+        self.args_len_at_dash = -1
 
     def __getitem__(self, name):
         return self.values[name]

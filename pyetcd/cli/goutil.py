@@ -4,8 +4,6 @@ Leaf module: imports nothing of ours and nothing heavy, so the CLI starts quickl
 """
 from __future__ import annotations
 
-import base64
-import math
 import re
 
 # --- strconv -------------------------------------------------------------------------------
@@ -26,16 +24,11 @@ def parse_bool(s: str) -> bool:
     raise GoParseError(f'strconv.ParseBool: parsing "{s}": invalid syntax')
 
 
-_INT_RE = {
-    10: re.compile(r"^[0-9]+$"),
-    16: re.compile(r"^[0-9a-fA-F]+$"),
-    8: re.compile(r"^[0-7]+$"),
-    2: re.compile(r"^[01]+$"),
-}
+_INT_RE = {10: "0123456789", 16: "0123456789abcdefABCDEF", 8: "01234567", 2: "01"}
 
 
 def _digits(s: str, base: int, fn: str, orig: str) -> int:
-    if not s or not _INT_RE[base].match(s):
+    if not s or s.strip(_INT_RE[base]):
         raise GoParseError(f'strconv.{fn}: parsing "{orig}": invalid syntax')
     return int(s, base)
 
@@ -87,11 +80,14 @@ def _bad_uint(orig):
 
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
           "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DUR_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)")
+_DUR_RE = None
 
 
 def parse_duration(s: str) -> int:
     """time.ParseDuration; returns nanoseconds."""
+    global _DUR_RE
+    if _DUR_RE is None:
+        _DUR_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)")
     orig = s
     bad = GoParseError(f'time: invalid duration "{orig}"')
     neg = False
@@ -242,6 +238,7 @@ def printf_noargs(data: bytes) -> bytes:
 
 def humanize_bytes(n: int) -> str:
     """go-humanize Bytes(): SI units."""
+    import math
     sizes = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
     if n < 10:
         return f"{n} B"
@@ -252,6 +249,7 @@ def humanize_bytes(n: int) -> str:
 
 
 def b64(b: bytes) -> str:
+    import base64
     return base64.b64encode(b).decode()
 
 
