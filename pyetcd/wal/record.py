@@ -35,6 +35,11 @@ BODY_HEADER = struct.Struct("<IBI")  # the part of the header the crc covers
 U32 = struct.Struct("<I")
 _SNAP = struct.Struct("<QQ")
 MAX_RECORD = 1 << 30  # a record longer than this is damage, not data
+# The writer never has more than this many bytes written but not yet fdatasync'ed, so a crash
+# can tear at most the last TEAR_WINDOW bytes of the tail. Zero-sector "torn write" repair is
+# only believed inside that window; further back, the records were durable and damage there is
+# corruption.
+TEAR_WINDOW = 8 * 1024 * 1024
 
 # A disk writes whole sectors; a sector that never made it to the platter reads back as zeros.
 SECTOR = 512
@@ -188,7 +193,7 @@ def _damage(buf, name: str, off: int, reason: str, tail: bool, res: SegmentScan)
     if not tail:
         raise WALCorruptError("%s: %s at offset %d (not the last segment)" % (name, reason, off))
     nxt = _find_valid_after(buf, off + 1, limit)
-    if nxt != -1 and not _has_zero_sector(buf, off, nxt):
+    if nxt != -1 and (limit - off > TEAR_WINDOW or not _has_zero_sector(buf, off, nxt)):
         raise WALCorruptError(
             "%s: %s at offset %d, but a valid record follows at offset %d" % (name, reason, off, nxt))
     res.torn = True

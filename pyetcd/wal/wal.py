@@ -100,6 +100,7 @@ class WAL:
         self._segment_size = segment_size
         self._prealloc = prealloc
         self._unsynced = False
+        self._unsynced_bytes = 0       # bytes written since the last fdatasync (<= rec.TEAR_WINDOW)
         self._failed = None            # the OSError that made this WAL unusable, if any
         self.bytes_written = 0         # record bytes appended by save() since open (for metrics)
         self._mu = threading.Lock()
@@ -340,15 +341,13 @@ class WAL:
                 if sync and self._unsynced:
                     self._sync_locked()
                 return
-            pwrite_all(self._fd, buf, self._offset)
-            self._offset += len(buf)
+            self._append_locked(buf)
             self.bytes_written += len(buf)
             self._crc = crc
             if has_state:
                 self._state.CopyFrom(hard_state)
             if entries:
                 self._last_index = entries[-1].Index
-            self._unsynced = True
             if self._offset >= self._segment_size:
                 self._cut_locked()
             elif sync:
@@ -359,16 +358,36 @@ class WAL:
         buf = bytearray()
         with self._writing():
             crc = rec.append_record(buf, rec.SNAPSHOT, rec.encode_snapshot(index, term), self._crc)
-            pwrite_all(self._fd, buf, self._offset)
+            self._append_locked(buf)
             self._crc = crc
-            self._offset += len(buf)
-            self._unsynced = True
             if index > self._last_index:
                 self._last_index = index
             if self._offset >= self._segment_size:
                 self._cut_locked()
             else:
                 self._sync_locked()
+
+    def _append_locked(self, buf) -> None:
+        """Write ``buf`` at the end of the tail, never leaving more than rec.TEAR_WINDOW bytes
+        unsynced: a batch bigger than the window is written in pieces with an fdatasync between.
+        That bound is what lets open() tell a torn write from damage to durable records."""
+        window = rec.TEAR_WINDOW
+        if self._unsynced_bytes + len(buf) <= window:
+            pwrite_all(self._fd, buf, self._offset)
+            self._offset += len(buf)
+            self._unsynced_bytes += len(buf)
+            self._unsynced = True
+            return
+        view = memoryview(buf)
+        while view:
+            if self._unsynced_bytes >= window:
+                self._sync_locked()
+            chunk = view[:window - self._unsynced_bytes]
+            pwrite_all(self._fd, chunk, self._offset)
+            self._offset += len(chunk)
+            self._unsynced_bytes += len(chunk)
+            self._unsynced = True
+            view = view[len(chunk):]
 
     def _cut_locked(self) -> None:
         """Seal the tail and start segment seq+1, named after the next index to be written."""
@@ -403,6 +422,7 @@ class WAL:
             fdatasync(self._fd)
             observer(time.perf_counter() - t0)
         self._unsynced = False
+        self._unsynced_bytes = 0
 
     def sync(self) -> None:
         with self._writing():

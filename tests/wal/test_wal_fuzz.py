@@ -287,3 +287,44 @@ def test_flip_before_a_last_record_that_ends_in_zero_bytes(tmp_path, trailing_ze
         _flip(os.path.join(dst, name), pos, random.Random(pos))
         with pytest.raises(WALCorruptError):
             WAL.open(dst)
+
+
+def test_zero_sector_far_from_the_end_is_corruption(tmp_path, monkeypatch):
+    """A crash tears at most the unsynced window at the end; a zeroed sector further back sits
+    among durable records and must be refused, not 'repaired' away."""
+    from pyetcd.wal import record as rec
+
+    monkeypatch.setattr(rec, "TEAR_WINDOW", 4096)
+    d = str(tmp_path / "wal")
+    w = WAL.create(d, b"m", preallocate_segments=False)
+    syncs = []
+    w.fsync_observer = syncs.append
+    for i in range(1, 31):
+        w.save(None, [raftpb.Entry(Term=1, Index=i, Data=os.urandom(700))], sync=False)
+    # The writer kept no more than the window unsynced, even with sync=False.
+    assert len(syncs) >= (30 * 700) // 4096 - 1
+    before = len(syncs)
+    w.save(None, [raftpb.Entry(Term=1, Index=30 + k, Data=os.urandom(700)) for k in range(1, 21)])
+    assert len(syncs) - before >= 3  # one 14 KiB batch, written in window-sized pieces
+    name = w.segments[-1]
+    w.close()
+    (_n, recs), = walk(d)
+    path = os.path.join(d, name)
+    size = recs[-1][1]
+    with open(path, "rb") as f:
+        pristine_bytes = f.read()
+
+    def zero_sector_at(sector_start):
+        with open(path, "wb") as f:
+            f.write(pristine_bytes[:sector_start] + bytes(512) + pristine_bytes[sector_start + 512:])
+
+    far = 1024  # well before the last 4 KiB
+    zero_sector_at(far)
+    with pytest.raises(WALCorruptError, match="valid record follows"):
+        WAL.open(d)
+    near = (size - 2048) // 512 * 512
+    zero_sector_at(near)
+    w, rs = WAL.open(d)
+    assert rs.repaired and [e.Index for e in rs.entries] == list(range(1, len(rs.entries) + 1))
+    assert 30 < len(rs.entries) < 50
+    w.close()
