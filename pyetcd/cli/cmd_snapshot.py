@@ -1,11 +1,12 @@
-"""snapshot save (Maintenance.Snapshot stream to a file); status/restore are etcdutl's offline
-operations on a bbolt file and are not implemented by pyetcdctl."""
+"""snapshot save (Maintenance.Snapshot stream to a file), snapshot status (reads the bbolt file, as
+etcdutl does); snapshot restore (writing etcd's bbolt + WAL offline) is not implemented."""
 from __future__ import annotations
 
 import json
 import os
 import sys
 import time
+from struct import error as struct_error
 
 from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_ERROR, EXIT_INTERRUPTED, fail
 
@@ -73,13 +74,19 @@ def status_cmd(ctx):
     if len(ctx.args) != 1:
         fail(EXIT_BAD_ARGS, "snapshot status requires exactly one argument")
     _deprecated("status")
+    display = ctx.display
     path = ctx.args[0]
     try:
         os.stat(path)
     except OSError as e:
         fail(EXIT_ERROR, f"stat {path}: {(e.strerror or '').lower()}")
-    fail(EXIT_ERROR, "snapshot status is not implemented in pyetcdctl (it reads etcd's bbolt file "
-                     "offline; use `etcdutl snapshot status`)")
+    from pyetcd.cli.bbolt import BoltError, status
+    from pyetcd.cli.printer import DBStatus
+    try:
+        h, rev, keys, size = status(path)
+    except (BoltError, OSError, struct_error) as e:
+        fail(EXIT_ERROR, e)
+    display.db_status(DBStatus(h, rev, keys, size))
 
 
 def restore_cmd(ctx):
