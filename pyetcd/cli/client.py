@@ -8,7 +8,6 @@ import socket
 import sys
 
 from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, CliExit, fail
-from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
 
 # method name -> (service, response type name)
 _SERVICES = {
@@ -33,6 +32,14 @@ _GO_CODE = {
     "UNIMPLEMENTED": "Unimplemented", "INTERNAL": "Internal", "UNAVAILABLE": "Unavailable",
     "DATA_LOSS": "DataLoss", "UNAUTHENTICATED": "Unauthenticated",
 }
+
+
+class _Raw:
+    def __init__(self, payload: bytes):
+        self.payload = payload
+
+    def SerializeToString(self) -> bytes:  # noqa: N802 - the protobuf message method name
+        return self.payload
 
 
 class EtcdError(Exception):
@@ -168,6 +175,7 @@ class Client:
             return None
 
     def authenticate(self, user, password):
+        from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
         try:
             resp = self.call("Authenticate", rpc.AuthenticateRequest(name=user, password=password))
         except EtcdError as e:
@@ -185,7 +193,15 @@ class Client:
             self._methods[name] = m
         return m
 
+    def call_raw(self, path, payload: bytes):
+        """A unary call with an already-encoded request: response bytes, or None if only
+        grpcio can make this call (the caller then uses call())."""
+        if not self._h2_ok:
+            return None
+        return self._h2_call(path, _Raw(payload), self.timeout)
+
     def _resp_type(self, name):
+        from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
         default = ("Auth" + name if name.startswith(("User", "Role")) else name) + "Response"
         return getattr(rpc, _RESP_NAME.get(name, default))
 

@@ -18,6 +18,19 @@ _ORDERS = {"ASCEND": 1, "DESCEND": 2, "": 0}
 _TARGETS = {"KEY": 0, "VERSION": 1, "CREATE": 2, "MODIFY": 3, "VALUE": 4, "": 0}
 
 
+class _Fields:
+    """RangeRequest fields, kept as plain attributes until the encoder is chosen."""
+
+    def __init__(self):
+        self.key = self.range_end = b""
+        self.limit = self.revision = self.sort_order = self.sort_target = 0
+        self.serializable = self.keys_only = self.count_only = False
+
+    def message(self):
+        from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
+        return rpc.RangeRequest(**vars(self))
+
+
 def range_request(ctx):
     f, args = ctx.flags, ctx.args
     if not args:
@@ -26,8 +39,7 @@ def range_request(ctx):
         fail(EXIT_BAD_ARGS, "`--prefix` and `--from-key` cannot be set at the same time, choose one")
     if f["keys-only"] and f["count-only"]:
         fail(EXIT_BAD_ARGS, "`--keys-only` and `--count-only` cannot be set at the same time, choose one")
-    from pyetcd._pb.etcdserverpb import rpc_pb2 as rpc
-    req = rpc.RangeRequest()
+    req = _Fields()
     cons = f["consistency"]
     if cons == "s":
         req.serializable = True
@@ -68,11 +80,19 @@ def range_request(ctx):
 def get_cmd(ctx):
     req = range_request(ctx)
     c = ctx.client()
+    d = ctx.display
     try:
-        resp = c.call("Range", req)
+        resp = None
+        if d.fmt in ("simple", "fields"):
+            # the printers here read plain attributes: decode without the protobuf runtime
+            from pyetcd.cli import wire
+            data = c.call_raw("/etcdserverpb.KV/Range", wire.encode_range_request(vars(req)))
+            if data is not None:
+                resp = wire.RangeResponse(data)
+        if resp is None:
+            resp = c.call("Range", req.message())
     except Exception as e:  # noqa: BLE001 - EtcdError; grpc import deferred
         fail(EXIT_ERROR, e)
-    d = ctx.display
     if ctx.flags["count-only"] and d.fmt != "fields":
         fail(EXIT_BAD_ARGS, "--count-only is only for `--write-out=fields`")
     if ctx.flags["print-value-only"]:

@@ -125,7 +125,7 @@ def parse_request_union(line: str):
         raise ValueError(f"parse error {e}")
     octx = _OpCtx(parsed)
     if args[0] == "get":
-        return rpc.RequestOp(request_range=cmd_kv.range_request(octx))
+        return rpc.RequestOp(request_range=cmd_kv.range_request(octx).message())
     if args[0] == "del":
         return rpc.RequestOp(request_delete_range=cmd_kv.delete_request(octx))
     f = parsed
