@@ -47,8 +47,8 @@ type, CRC mismatch) is handled by where it is:
   in the last record, garbage or zeros at the end): a *torn tail*. The segment is truncated to
   the last whole record, ``ReadState.repaired`` is set, and appends continue from there. Only
   records that were still unsynced can be lost this way.
-* in the last segment, with a valid record after it, but a whole zero-filled 512-byte sector in
-  between: also a torn tail -- a multi-sector write of which a later sector reached the disk and
+* in the last segment, within the last TEAR_WINDOW bytes of data, with a valid record after it
+  but a whole zero-filled 512-byte sector in between: also a torn tail -- a multi-sector write of which a later sector reached the disk and
   an earlier one did not (the same rule as etcd's ``isTornEntry``).
 * anywhere else, or any record whose prev_crc does not match: ``WALCorruptError`` naming the
   file and the offset. Nothing is skipped silently.
@@ -69,9 +69,12 @@ An OSError during a write, fsync or cut makes the WAL refuse every later call (W
 a failed fsync the durable state of the file is unknown, so nothing more may be acknowledged.
 Restart and reopen. ``fsync_observer`` (callable(seconds)) and ``bytes_written`` feed metrics.
 
-Known limit: the zero-sector rule above means a whole 512-byte sector zeroed in the *last*
-segment by disk damage, with valid records after it, is taken for a torn write and the records
-after it are dropped (as in etcd). Single-byte damage never triggers it.
+Tear window: the writer never leaves more than ``record.TEAR_WINDOW`` (8 MiB) written but not
+fdatasync'ed -- a bigger batch, or a run of sync=False saves, is synced in pieces -- so a crash
+can only tear the last 8 MiB of the tail. The zero-sector rule is believed only there; a zeroed
+sector further back is corruption. Known limit: inside that window, a sector zeroed by disk
+damage (or a single flipped byte in a sector that was otherwise all zeros) with valid records
+after it is taken for a torn write, as in etcd.
 """
 from .errors import WALCorruptError, WALError
 from .wal import SEGMENT_SIZE, WAL, ReadState
