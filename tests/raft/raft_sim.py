@@ -38,6 +38,10 @@ def copy_message(m, via_pb):
                    m.snapshot, m.reject, m.reject_hint, m.context)
 
 
+def _members(cs):
+    return set(cs.voters) | set(cs.learners) | set(cs.voters_outgoing) | set(cs.learners_next)
+
+
 class SimNode:
     def __init__(self, sim, id_, voters):
         self.sim = sim
@@ -105,19 +109,20 @@ class SimNode:
                 self.applied[e.index] = e.data
             self.applied_index = e.index
             if e.type != ENTRY_NORMAL:
+                before = _members(rn.raft.prs.conf_state())
                 cs = rn.apply_conf_change(decode_conf_change(e))
-                removed = self.id not in (set(cs.voters) | set(cs.learners)
-                                          | set(cs.voters_outgoing) | set(cs.learners_next))
+                for gone in before - _members(cs):
+                    if gone == self.id:
+                        removed = True
+                    else:
+                        s.member_removed(gone)
                 # Record the membership in a snapshot, as etcd's server does, so a node
                 # caught up by snapshot learns a configuration that contains it.
                 if e.index > st.snap.metadata.index:
                     st.create_snapshot(e.index, cs, pickle.dumps(self.applied))
         rn.advance(rd)
-        if removed and not s.step_down_on_removal:
-            # etcd's server stops a member once it applies its own removal; a removed
-            # leader that kept running would keep heartbeating and block elections.
-            s.removed.add(self.id)
-            s.crash(self)
+        if removed:
+            s.member_removed(self.id)
             return
         # Occasionally snapshot the applied state and compact the log, as etcd does every
         # --snapshot-count entries.
@@ -197,6 +202,18 @@ class Sim:
             self.seq += 1
             heapq.heappush(self.net, (self.now + rng.randint(0, self.max_delay), self.seq, m))
 
+    def member_removed(self, id_):
+        """Some member applied the removal of id_. As in etcd, the cluster records removed
+        ids: peers' transports reject their messages and the removed member stops itself.
+        (A removed node that kept running with its stale config would otherwise keep
+        campaigning and disrupt the cluster, Raft thesis 4.2.3.)"""
+        if id_ in self.removed:
+            return
+        self.removed.add(id_)
+        node = self.nodes[id_]
+        if node.up:
+            self.crash(node)
+
     def crash(self, node):
         node.crash()
         self.net = [x for x in self.net if x[2].to != node.id]
@@ -212,6 +229,8 @@ class Sim:
             if node is None or not node.up:
                 continue
             if not heal_all and self.cut(m.from_, m.to):
+                continue
+            if m.from_ in self.removed:
                 continue
             try:
                 node.rn.step(copy_message(m, self.rng.random() < 0.1))
