@@ -2,7 +2,6 @@
 unary calls with the command timeout, authentication token, and etcdctl's error texts."""
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 import sys
@@ -261,6 +260,7 @@ def user_password(user: str, password: str, prompt_name: str = "Password: "):
         return user, password
     name, sep, pw = user.partition(":")
     if not sep:
+        import getpass
         try:
             pw = getpass.getpass(prompt_name)
         except (EOFError, OSError) as e:

@@ -60,6 +60,8 @@ class Flag:
 
 
 def _csv_split(value: str) -> list[str]:
+    if '"' not in value:
+        return value.split(",")
     import csv
     return next(csv.reader([value]))
 

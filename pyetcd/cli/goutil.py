@@ -4,8 +4,6 @@ Leaf module: imports nothing of ours and nothing heavy, so the CLI starts quickl
 """
 from __future__ import annotations
 
-import re
-
 # --- strconv -------------------------------------------------------------------------------
 
 _BOOL_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
@@ -86,6 +84,7 @@ _DUR_RE = None
 def parse_duration(s: str) -> int:
     """time.ParseDuration; returns nanoseconds."""
     global _DUR_RE
+    import re
     if _DUR_RE is None:
         _DUR_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)")
     orig = s
@@ -103,7 +102,7 @@ def parse_duration(s: str) -> int:
     while pos < len(s):
         m = _DUR_RE.match(s, pos)
         if not m or m.group(1) in ("", "."):
-            if m is None and re.match(r"[0-9.]+$", s[pos:]):
+            if m is None and s[pos:] and not s[pos:].strip("0123456789."):
                 raise GoParseError(f'time: missing unit in duration "{orig}"')
             raise bad
         unit = m.group(2)

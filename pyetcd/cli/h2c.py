@@ -10,9 +10,34 @@ from __future__ import annotations
 
 import socket
 import struct
-from urllib.parse import unquote
+import sys
 
-import hpack  # pip package `hpack`; callers fall back to grpcio when it is missing
+
+def _import_hpack():
+    """hpack only ever calls logging.getLogger(...).debug(...); importing the real logging package
+    costs more than the rest of a `get`, so when nothing has loaded logging yet, hpack gets a
+    silent stand-in for the duration of its import (the real module stays importable after)."""
+    if "logging" in sys.modules:
+        import hpack as mod
+        return mod
+    import types
+
+    class _Quiet:
+        def debug(self, *a, **k):
+            pass
+
+    shim = types.ModuleType("logging")
+    shim.getLogger = lambda name=None: _Quiet()
+    sys.modules["logging"] = shim
+    try:
+        import hpack as mod
+    finally:
+        if sys.modules.get("logging") is shim:
+            del sys.modules["logging"]
+    return mod
+
+
+hpack = _import_hpack()  # pip package `hpack`; callers fall back to grpcio when it is missing
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
@@ -38,8 +63,14 @@ class Conn:
     def __init__(self, hostport: str, timeout: float):
         host, _, port = hostport.rpartition(":")
         self.authority = hostport
+        host = host.strip("[]")
         try:
-            self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+            if host.replace(".", "").isdigit():  # IPv4 literal: skip name resolution (and idna)
+                self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.sock.settimeout(timeout)
+                self.sock.connect((host, int(port)))
+            else:
+                self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         except (OSError, ValueError) as e:
             raise ConnectError(str(e))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -115,6 +146,7 @@ class Conn:
                     break
         status = int(headers.get("grpc-status", "2" if not data else "0"))
         if status != 0:
+            from urllib.parse import unquote
             raise CallError(status, unquote(headers.get("grpc-message", "")))
         if len(data) < 5:
             raise CallError(13, "missing response message")
