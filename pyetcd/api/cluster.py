@@ -7,6 +7,7 @@ from pyetcd import errors
 from pyetcd.pb import raftpb, rpc, rpc_grpc
 from pyetcd.server import ids
 from pyetcd.server.config import parse_urls
+from pyetcd.server import membership as ms
 from pyetcd.server.membership import MemberInfo
 
 from .base import Service, unary
@@ -25,6 +26,42 @@ class ClusterService(Service, rpc_grpc.ClusterServicer):
     def _members(self):
         return [member_pb(m) for m in self.server.members]
 
+    def _strict(self) -> bool:
+        return self.server.cfg.strict_reconfig_check
+
+    def _connected(self, members) -> int:
+        s = self.server
+        if s.transport is None:
+            return len([m for m in members if m.id == s.member_id])
+        return ms.connected_since(s.transport.active_since, s.member_id, members,
+                                  time.time() - ms.HEALTH_INTERVAL)
+
+    def _may_add(self, is_learner: bool) -> None:
+        if not self._strict():
+            return
+        members = self.server.members
+        if not is_learner and not ms.ready_to_add_voter(members):
+            raise errors.ErrMemberNotEnoughStarted
+        voters = [m for m in members if not m.is_learner]
+        if self._connected(voters) < len(voters):
+            raise errors.ErrUnhealthy
+
+    def _may_remove(self, member_id: int) -> None:
+        if not self._strict():
+            return
+        s = self.server
+        m = s.membership.members.get(member_id)
+        if m is None or m.is_learner:
+            return
+        members = s.members
+        if not ms.ready_to_remove_voter(members, member_id):
+            raise errors.ErrMemberNotEnoughStarted
+        if member_id != s.member_id and s.transport is not None and s.transport.active_since(member_id) is None:
+            return  # a member that is down is not part of the active quorum
+        voters = [x for x in members if not x.is_learner]
+        if self._connected(voters) - 1 < 1 + (len(voters) - 1) // 2:
+            raise errors.ErrUnhealthy
+
     @unary
     async def MemberList(self, request, context):
         if request.linearizable:
@@ -42,6 +79,9 @@ class ClusterService(Service, rpc_grpc.ClusterServicer):
             raise errors.ErrMemberBadURLs
         if request.isLearner and sum(m.is_learner for m in s.members) >= MAX_LEARNERS:
             raise errors.ErrTooManyLearners
+        if s.membership.peer_urls_in_use(urls):
+            raise errors.ErrPeerURLExist
+        self._may_add(request.isLearner)
         m = MemberInfo(ids.member_id(urls, s.cfg.initial_cluster_token, int(time.time())), "", urls,
                        [], request.isLearner)
         cc = raftpb.ConfChange(type=raftpb.ConfChangeAddLearnerNode if request.isLearner
@@ -52,6 +92,7 @@ class ClusterService(Service, rpc_grpc.ClusterServicer):
     @unary
     async def MemberRemove(self, request, context):
         s = self.server
+        self._may_remove(request.ID)
         await s.propose_conf_change(raftpb.ConfChange(type=raftpb.ConfChangeRemoveNode,
                                                       node_id=request.ID))
         return rpc.MemberRemoveResponse(members=self._members())
@@ -74,18 +115,35 @@ class ClusterService(Service, rpc_grpc.ClusterServicer):
     @unary
     async def MemberPromote(self, request, context):
         s = self.server
+        if not s.is_leader:
+            return await self._forward_promote(request)
+        progress = s.raft.status().progress
+        if request.ID in progress:  # etcd's isLearnerReady: within 90% of the leader's log
+            leader_match = progress.get(s.member_id, (0,))[0]
+            if progress[request.ID][0] < leader_match * LEARNER_READY_PERCENT:
+                raise errors.ErrLearnerNotReady
+        if self._strict() and not ms.ready_to_promote(s.members):
+            raise errors.ErrMemberNotEnoughStarted
         m = s.membership.members.get(request.ID)
         if m is None:
             raise errors.ErrMemberNotFound
         if not m.is_learner:
             raise errors.ErrMemberNotLearner
-        if not s.is_leader:
-            raise errors.ErrNotLeader
-        progress = s.raft.status().progress
-        leader_match = progress.get(s.member_id, (0,))[0]
-        learner_match = progress.get(request.ID, (0,))[0]
-        if leader_match == 0 or learner_match < leader_match * LEARNER_READY_PERCENT:
-            raise errors.ErrLearnerNotReady
         await s.propose_conf_change(raftpb.ConfChange(type=raftpb.ConfChangeAddNode, node_id=request.ID,
                                                       context=m.encode()))
         return rpc.MemberPromoteResponse(members=self._members())
+
+    async def _forward_promote(self, request):
+        """Only the leader knows whether a learner is in sync: ask it (etcd forwards too)."""
+        import grpc
+
+        s = self.server
+        leader = s.membership.members.get(s.leader_id)
+        if leader is None or not leader.client_urls:
+            raise errors.ErrNoLeader
+        target = leader.client_urls[0].split("://", 1)[-1]
+        async with grpc.aio.insecure_channel(target) as ch:
+            try:
+                return await rpc_grpc.ClusterStub(ch).MemberPromote(request, timeout=s.request_timeout)
+            except grpc.aio.AioRpcError as e:
+                raise errors.EtcdError(e.code(), e.details()) from None

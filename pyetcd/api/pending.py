@@ -6,13 +6,8 @@ from pyetcd.pb import rpc_grpc
 from .base import Service, unimplemented_methods
 
 
-class WatchService(Service, rpc_grpc.WatchServicer):
-    pass
-
-
 class AuthService(Service, rpc_grpc.AuthServicer):
     pass
 
 
-unimplemented_methods(WatchService, ["Watch"], "Watch")
 unimplemented_methods(AuthService, [n for n in dir(rpc_grpc.AuthServicer) if not n.startswith("_")], "Auth")

@@ -35,7 +35,9 @@ async def serve(cfg, lg: Logger) -> int:
     from pyetcd.api.kv import KVService
     from pyetcd.api.maintenance import MaintenanceService
     from pyetcd.api.lease import LeaseService
-    from pyetcd.api.pending import AuthService, WatchService
+    from pyetcd.api.pending import AuthService
+    from pyetcd.api.watch import WatchService
+    from pyetcd.watch import WatchableStore
     from pyetcd.pb import rpc_grpc
 
     from .member import DataDirError, EtcdServer
@@ -62,11 +64,15 @@ async def serve(cfg, lg: Logger) -> int:
         options.append(("grpc.keepalive_time_ms", int(cfg.grpc_keepalive_interval * 1000)))
     if cfg.grpc_keepalive_timeout > 0:
         options.append(("grpc.keepalive_timeout_ms", int(cfg.grpc_keepalive_timeout * 1000)))
+    watch_store = WatchableStore(server.kv)
+    server.event_listeners.append(watch_store.notify)
+    server.restore_hooks.append(watch_store.restore)
+    watch_store.start()
     g = grpc.aio.server(options=options)
     rpc_grpc.add_KVServicer_to_server(KVService(server), g)
     rpc_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), g)
     rpc_grpc.add_ClusterServicer_to_server(ClusterService(server), g)
-    rpc_grpc.add_WatchServicer_to_server(WatchService(server), g)
+    rpc_grpc.add_WatchServicer_to_server(WatchService(server, watch_store), g)
     rpc_grpc.add_LeaseServicer_to_server(LeaseService(server), g)
     rpc_grpc.add_AuthServicer_to_server(AuthService(server), g)
     try:
@@ -88,6 +94,7 @@ async def serve(cfg, lg: Logger) -> int:
     await stop.wait()
     lg.info("received signal; shutting down")
     await g.stop(grace=1.0)
+    await watch_store.stop()
     await server.stop()
     lg.info("stopped serving", name=cfg.name)
     return 0

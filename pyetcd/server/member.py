@@ -43,6 +43,7 @@ class EtcdServer:
         self.transport = None
         self.applied_index = 0
         self.event_listeners: list = []   # callables(events) run after each applied write txn
+        self.restore_hooks: list = []     # callables(kvstore) run after a snapshot replaced the store
         self.stop_event: asyncio.Event | None = None
         self._waiters: dict[int, asyncio.Future] = {}
         self._req_seq = int(time.time() * 1000) << 8
@@ -201,7 +202,9 @@ class EtcdServer:
     def _restart(self, wal_dir: str) -> None:
         from pyetcd.wal import WAL
 
-        snap = self.snapshotter.load()
+        # The newest snapshot the WAL has a marker for (a crash between writing a snapshot file
+        # and its WAL marker leaves a newer file that must be ignored, as etcd does).
+        snap = self.snapshotter.load_newest_available(WAL.snapshot_markers(wal_dir))
         s_index = snap.metadata.index if snap is not None else 0
         s_term = snap.metadata.term if snap is not None else 0
         self.wal, rs = WAL.open(wal_dir, snapshot_index=s_index, snapshot_term=s_term)
@@ -467,6 +470,8 @@ class EtcdServer:
                 os.remove(target + suffix)
         os.replace(db_path, target)
         self._open_store()
+        for hook in self.restore_hooks:
+            hook(self.kv)
         if self.transport is not None:
             for m in self.membership.members.values():
                 if m.id != self.member_id:

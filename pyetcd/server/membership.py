@@ -127,3 +127,43 @@ class Membership:
     def snapshot_data(self) -> bytes:
         return json.dumps({"members": [m.to_json() for m in self.sorted()],
                            "removed": sorted(self.removed)}).encode()
+
+
+# ---- etcd's strict reconfiguration checks (--strict-reconfig-check, on by default) ----------
+HEALTH_INTERVAL = 5.0  # seconds a peer must have been connected (etcd's HealthInterval)
+
+
+def _started(m: MemberInfo) -> bool:
+    return bool(m.name)  # a member has started once it published its attributes
+
+
+def ready_to_add_voter(members) -> bool:
+    voters = [m for m in members if not m.is_learner]
+    nmembers, nstarted = 1 + len(voters), sum(_started(m) for m in voters)
+    if nstarted == 1 and nmembers == 2:
+        return True  # adding a second member to a one-member cluster (restoring data)
+    return nstarted >= nmembers // 2 + 1
+
+
+def ready_to_remove_voter(members, member_id: int) -> bool:
+    voters = [m for m in members if not m.is_learner and m.id != member_id]
+    return sum(_started(m) for m in voters) >= len(voters) // 2 + 1
+
+
+def ready_to_promote(members) -> bool:
+    voters = [m for m in members if not m.is_learner]
+    nmembers, nstarted = 1 + len(voters), 1 + sum(_started(m) for m in voters)
+    return nstarted >= nmembers // 2 + 1
+
+
+def connected_since(active_since, self_id: int, members, since: float) -> int:
+    """How many of `members` (self included) have been connected to us since `since`."""
+    n = 0
+    for m in members:
+        if m.id == self_id:
+            n += 1
+            continue
+        t = active_since(m.id)
+        if t is not None and t <= since:
+            n += 1
+    return n

@@ -27,6 +27,8 @@ from pyetcd.raft.types import STATE_LEADER
 
 # Entries kept in the raft log behind a snapshot so slow followers catch up without one (etcd).
 SNAPSHOT_CATCHUP_ENTRIES = 5000
+# How long a ReadIndex round may go unanswered before it is asked again (etcd's readIndexRetryTime).
+READ_INDEX_RETRY = 0.5
 
 
 class _RaftLogger:
@@ -133,7 +135,7 @@ class RaftNode:
         for _, fut in self._props + self._conf_props:
             if not fut.done():
                 fut.set_exception(errors.ErrStopped)
-        for fut in self._readers + [f for fs in self._read_rounds.values() for f in fs]:
+        for fut in self._readers + [f for fs, _ in self._read_rounds.values() for f in fs]:
             if not fut.done():
                 fut.set_exception(errors.ErrStopped)
         self._pool.shutdown(wait=True)
@@ -249,6 +251,14 @@ class RaftNode:
                     continue
                 if not fut.done():
                     fut.set_result(None)
+        if self._read_rounds:
+            # A ReadIndex request or answer lost on the way is never retransmitted by Raft: ask
+            # again after etcd's readIndexRetryTime (500 ms), for the same waiting readers.
+            now = time.monotonic()
+            for ctx, (futs, issued) in list(self._read_rounds.items()):
+                if now - issued > READ_INDEX_RETRY:
+                    del self._read_rounds[ctx]
+                    self._readers.extend(f for f in futs if not f.done())
         if self._readers:
             if self.lead == 0:
                 readers, self._readers = self._readers, []
@@ -258,7 +268,7 @@ class RaftNode:
             else:
                 self._read_seq += 1
                 ctx = struct.pack(">Q", self._read_seq)
-                self._read_rounds[ctx] = self._readers
+                self._read_rounds[ctx] = (self._readers, time.monotonic())
                 self._readers = []
                 node.read_index(ctx)
 
@@ -289,9 +299,9 @@ class RaftNode:
         if rd.entries:
             self.storage.append(rd.entries)
         for rs in rd.read_states:
-            futs = self._read_rounds.pop(rs.request_ctx, None)
-            if futs:
-                self._read_waits.append((rs.index, futs))
+            round_ = self._read_rounds.pop(rs.request_ctx, None)
+            if round_:
+                self._read_waits.append((rs.index, round_[0]))
         for e in rd.committed_entries:
             self.apply_entry(e)
             self.applied = e.index
@@ -352,7 +362,7 @@ class RaftNode:
             self.lg.info("raft leader changed", **{"leader": f"{ss.lead:x}", "term": self.term,
                                                    "is-leader": is_leader})
             # Read rounds in flight belonged to the old leader: their callers retry.
-            for ctx, futs in list(self._read_rounds.items()):
+            for ctx, (futs, _) in list(self._read_rounds.items()):
                 for fut in futs:
                     if not fut.done():
                         fut.set_exception(errors.ErrLeaderChanged)
