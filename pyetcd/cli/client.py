@@ -178,6 +178,8 @@ class Client:
         try:
             resp = self.call("Authenticate", rpc.AuthenticateRequest(name=user, password=password))
         except EtcdError as e:
+            if str(e) == "etcdserver: authentication is not enabled":
+                return  # clientv3 carries on without a token
             raise CliExit(EXIT_BAD_CONNECTION, str(e))
         self.metadata = (("token", resp.token),)
 
@@ -272,9 +274,13 @@ def client_from_flags(flags, endpoints=None) -> Client:
     eps = endpoints if endpoints is not None else list(flags.get("endpoints"))
     creds = None
     cert, key, ca = flags.get("cert"), flags.get("key"), flags.get("cacert")
+    if flags.get("discovery-srv"):
+        fail(EXIT_ERROR, "--discovery-srv (DNS SRV endpoint discovery) is not supported by pyetcdctl")
     if cert and not key or key and not cert:
-        fail(EXIT_BAD_ARGS, "cert and key must be provided together" if cert else
-             "key and cert must be provided together")
+        fail(EXIT_BAD_ARGS, f"KeyFile and CertFile must both be present[key: {key}, cert: {cert}]")
+    for path in (cert, key, ca):
+        if path and not os.path.exists(path):
+            fail(EXIT_BAD_ARGS, f"open {path}: no such file or directory")
     secure = any(strip_scheme(e)[1] for e in eps) or not flags.get("insecure-transport") \
         or bool(cert or ca)
     if secure:

@@ -105,27 +105,24 @@ def keepalive_cmd(ctx):
         return
     stream = c.stream("etcdserverpb.Lease", "LeaseKeepAlive", requests(), rpc.LeaseKeepAliveResponse)
 
-    def pacer():
-        # clientv3 renews every TTL/3 seconds; the first request goes out at once.
-        q.put(1)
-        while not stop.is_set():
-            stop.wait(max(ttl[0] / 3.0, 0.5))
-            if not stop.is_set():
-                q.put(1)
-
-    ttl = [3.0]
+    # clientv3 renews at once, then TTL/3 after each answer
     stop = threading.Event()
-    threading.Thread(target=pacer, daemon=True).start()
+    timers = []
+    q.put(1)
     try:
         for resp in stream:
             if resp.TTL <= 0:
                 break
-            ttl[0] = float(resp.TTL)
             display.keep_alive(resp)
             sys.stdout.flush()
+            t = threading.Timer(max(resp.TTL / 3.0, 0.5), q.put, [1])
+            t.daemon = True
+            t.start()
+            timers.append(t)
     except grpc.RpcError as e:
-        stop.set()
         fail(EXIT_BAD_CONNECTION, to_etcd_error(e))
+    for t in timers:
+        t.cancel()
     stop.set()
     q.put(None)
     if display.fmt == "simple":

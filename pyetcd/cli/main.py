@@ -73,14 +73,15 @@ def run(argv: list[str]) -> int:
         _print_usage(cmd)
         return 0
     if cmd.name == "help" and cmd.parent is ROOT:
-        target = ROOT
-        for w in parsed.args:
-            nxt = target.find(w)
-            if nxt is None:
-                sys.stdout.write(f"Unknown help topic {parsed.args!r}\n".replace("'", '"'))
-                _print_usage(target)
-                return 0
-            target = nxt
+        target, rest, herr = find(parsed.args)
+        if herr:
+            sys.stderr.write("Unknown help topic [" + " ".join(f"`{a}`" for a in parsed.args) + "]\n")
+            sys.stderr.flush()
+            from pyetcd.cli.help import usage
+            # cobra adds the root's -h flag only when the root itself runs: not listed here
+            text = usage(ROOT).replace("  -h, --help[=false]\t\t\t\thelp for etcdctl\n", "")
+            sys.stdout.write(text)
+            return 0
         _print_usage(target)
         return 0
     if not cmd.run:

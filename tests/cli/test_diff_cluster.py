@@ -120,6 +120,8 @@ def test_leases(pair):
         pair.compare(["lease", "timetolive", ha, "--keys", "-w", f], args_b=["lease", "timetolive", hb, "--keys", "-w", f])
         pair.compare(["lease", "keep-alive", "--once", ha, "-w", f], args_b=["lease", "keep-alive", "--once", hb, "-w", f])
     pair.compare(["lease", "timetolive", ha], args_b=["lease", "timetolive", hb])
+    # keep-alive without --once renews at once, then every TTL/3: one line within a few seconds
+    pair.compare(["lease", "keep-alive", ha], args_b=["lease", "keep-alive", hb], check_rc=False, kill_after=3)
     pair.compare(["get", "lk", "-w", "json"])
     for f in ["json", "fields", "protobuf"]:
         ra, rb = pair.both("lease", "grant", "50", "-w", f)

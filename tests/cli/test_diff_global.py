@@ -25,7 +25,9 @@ CASES = [
     ["get", "foo", "-z"], ["get", "foo", "---x"], ["help", "get"], ["help", "lease", "grant"], ["help"],
     ["get", "-h"], ["member", "list", "--help=false"], ["get", "foo", "--write-out", "json", "--hex"],
     ["--debug=false", "get", "foo"], ["get", "foo", "--insecure-skip-tls-verify"],
-    ["endpoint", "health", "--cluster=maybe"],
+    ["endpoint", "health", "--cluster=maybe"], ["help", "bogus"], ["help", "lease", "bogus"],
+    ["get", "foo", "--cert", "/nonexistent"], ["get", "foo", "--cacert", "/nonexistent"],
+    ["get", "foo", "--user", "root", "--password", "x:y"], ["get", "foo", "--user", "root:pw"],
 ]
 
 
