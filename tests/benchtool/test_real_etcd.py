@@ -108,7 +108,8 @@ def test_compare_only_etcd(tmp_path, capsys, mode):
         r = d["results"]["etcd"][n]
         assert r["errors"] == 0 and r["requests_per_sec"] > 0
         assert r["detail"][0]["count"] == (10 if n == "put-1" else 60)
-        assert r["server_cpu_us_per_req"] > 0
+        # CPU comes from 10 ms clock ticks: a 60-request run may honestly measure 0.
+        assert r["server_cpu_us_per_req"] >= 0
         assert d["ratios"][n] == {"throughput": None, "p50": None, "server_cpu_per_req": None}
     text = md.read_text()
     assert "| workload |" in text and "| put-1 |" in text
