@@ -3,7 +3,6 @@ unary calls with the command timeout, authentication token, and etcdctl's error 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
 from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, CliExit, fail
@@ -79,6 +78,7 @@ def strip_scheme(ep: str) -> tuple[str, bool]:
 
 
 def _is_ipv4(host: str) -> bool:
+    import socket
     try:
         socket.inet_aton(host)
         return host.count(".") == 3
@@ -99,6 +99,7 @@ def grpc_target(endpoints: list[str]) -> tuple[str, bool]:
     for hp in hosts:
         host, _, port = hp.rpartition(":")
         if not _is_ipv4(host):
+            import socket
             try:
                 host = socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
             except OSError:
@@ -115,7 +116,7 @@ class Client:
         self.dial_timeout = dial_timeout
         self._keepalive = (keepalive_time, keepalive_timeout)
         self._creds = creds
-        self._target, self._secure = grpc_target(self.endpoints)
+        self._secure = any(strip_scheme(e)[1] for e in self.endpoints)
         self._channel = None
         self._methods = {}
         self.metadata = None
@@ -130,6 +131,7 @@ class Client:
     def channel(self):
         if self._channel is None:
             import grpc
+            self._target, _ = grpc_target(self.endpoints)
             opts = [("grpc.lb_policy_name", "round_robin"),
                     ("grpc.max_receive_message_length", 2**31 - 1),
                     ("grpc.max_send_message_length", 2 * 1024 * 1024 + 4096),
@@ -167,7 +169,7 @@ class Client:
         except h2c.CallError as e:
             code = _CODE_NAMES[e.code] if 0 <= e.code < len(_CODE_NAMES) else "UNKNOWN"
             raise EtcdError(code, e.message) from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:  # socket.timeout is TimeoutError since Python 3.10
             raise EtcdError("DEADLINE_EXCEEDED", "", client_deadline=True) from None
         except OSError:
             self._h2_ok = False

@@ -8,7 +8,7 @@ to grpcio in pyetcd.cli.client, so behaviour is the same either way.
 """
 from __future__ import annotations
 
-import socket
+import _socket  # the C module: socket.py's enum set-up costs more than a whole call
 import struct
 import sys
 
@@ -66,14 +66,15 @@ class Conn:
         host = host.strip("[]")
         try:
             if host.replace(".", "").isdigit():  # IPv4 literal: skip name resolution (and idna)
-                self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
                 self.sock.settimeout(timeout)
                 self.sock.connect((host, int(port)))
             else:
+                import socket
                 self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         except (OSError, ValueError) as e:
             raise ConnectError(str(e))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
         self.enc, self.dec = hpack.Encoder(), hpack.Decoder()
         self.buf = b""
