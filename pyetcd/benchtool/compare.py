@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Extra flags for both servers, e.g. '--quota-backend-bytes 8589934592'")
     p.add_argument("--work-dir", default=None,
                    help="Where data dirs and server logs go (default: a temporary directory)")
+    p.add_argument("--members", type=int, default=1,
+                   help="Cluster size: 1 (one member) or more (a loopback cluster; load goes to all members)")
+    p.add_argument("--more-put-clients", type=int, default=0,
+                   help="Also run put with this many clients (e.g. 256)")
     p.add_argument("--markdown", metavar="PATH", help="Also write the table as markdown")
     p.add_argument("--json", metavar="PATH", dest="json_out", help="Also write all results as JSON")
 
@@ -68,7 +72,9 @@ def workloads(a) -> list[tuple[str, list[str]]]:
         (f"range-s-{a.clients}", ["range", "foo", "--consistency", "s", *multi, "--total", str(a.total)]),
         (f"range-l-{a.clients}", ["range", "foo", "--consistency", "l", *multi, "--total", str(a.total)]),
         (f"txn-put-{a.clients}", ["txn-put", *multi, "--total", str(a.total), *put]),
-    ]
+    ] + ([(f"put-{a.more_put_clients}", ["put", "--clients", str(a.more_put_clients), "--conns",
+                                         str(a.conns), "--total", str(a.total), *put])]
+         if a.more_put_clients else [])
 
 
 def _proc_cpu_secs(pid: int) -> float | None:
@@ -117,6 +123,7 @@ class Server:
     def __init__(self, kind: str, a, log):
         self.kind, self.a, self.log = kind, a, log
         self.member = None
+        self.cluster = None
         self.error: str | None = None
         self.runs: dict[str, list[dict]] = {}
 
@@ -124,9 +131,20 @@ class Server:
         from pyetcd.testing import procs
 
         base = tempfile.mkdtemp(prefix=f"bench-{self.kind}-", dir=self.a.work_dir)
-        self.member = procs.member(self.kind, base, extra_args=shlex.split(self.a.server_args))
         try:
-            self.member.start(timeout=60)
+            if self.a.members > 1:
+                from pyetcd.testing.cluster import Cluster
+
+                # etcd's default timers, not the test launcher's short ones.
+                self.cluster = Cluster(self.kind, base, size=self.a.members, proxy=False,
+                                       extra_args=["--heartbeat-interval", "100", "--election-timeout",
+                                                   "1000", "--snapshot-count", "100000",
+                                                   *shlex.split(self.a.server_args)])
+                self.cluster.start(timeout=60)
+                self.member = self.cluster.members[self.cluster.leader()]
+            else:
+                self.member = procs.member(self.kind, base, extra_args=shlex.split(self.a.server_args))
+                self.member.start(timeout=60)
             r = procs.etcdctl(self.member.endpoint, "put", "foo", "x" * self.a.val_size)
             if r.returncode != 0:
                 raise RuntimeError(f"seeding key foo failed: {r.stderr.strip()}")
@@ -142,8 +160,26 @@ class Server:
         self.stop()
 
     def stop(self) -> None:
-        if self.member is not None:
+        if getattr(self, "cluster", None) is not None:
+            self.cluster.stop()
+        elif self.member is not None:
             self.member.stop()
+
+    def _endpoints(self) -> str:
+        if getattr(self, "cluster", None) is not None:
+            return ",".join(self.cluster.endpoints())
+        return self.member.endpoint
+
+    def _cpu(self) -> float | None:
+        procs_ = ([m.proc for m in self.cluster.members.values()] if getattr(self, "cluster", None)
+                  else [self.member.proc])
+        total = 0.0
+        for pr in procs_:
+            c = _proc_cpu_secs(pr.pid) if pr is not None else None
+            if c is None:
+                return None
+            total += c
+        return total
 
     def run(self, name: str, argv: list[str]) -> None:
         """One run of one workload; failures mark the server failed instead of raising."""
@@ -153,12 +189,12 @@ class Server:
             return
         try:
             args = cli.build_parser().parse_args(
-                ["--endpoints", self.member.endpoint, "--procs", str(self.a.procs), *argv])
+                ["--endpoints", self._endpoints(), "--procs", str(self.a.procs), *argv])
             cli.prepare(args)
             load = os.getloadavg()[0]
-            cpu0 = _proc_cpu_secs(self.member.proc.pid)
+            cpu0 = self._cpu()
             st = cli.run_workload(args)
-            cpu1 = _proc_cpu_secs(self.member.proc.pid)
+            cpu1 = self._cpu()
         except Exception as e:  # noqa: BLE001
             self.fail(f"{name} failed: {e}")
             return
