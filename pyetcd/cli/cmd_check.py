@@ -21,13 +21,15 @@ def _rpc():
     return rpc_pb2
 
 
-def _check_prefix_empty(c, prefix: str):
+def _check_prefix_empty(c, prefix: str, quoted_cmd: bool = True):
     rpc = _rpc()
     p = prefix.encode()
     resp = c.call("Range", rpc.RangeRequest(key=p, range_end=range_end_prefix(p), count_only=True))
     if resp.count > 0:
-        fail(EXIT_INVALID_INPUT, f"prefix {prefix!r} has keys. Delete with 'etcdctl del --prefix {prefix}' first"
-             .replace("'" + prefix + "'", '"' + prefix + '"', 1))
+        cmd = f"etcdctl del --prefix {prefix}"
+        if quoted_cmd:
+            cmd = f"'{cmd}'"
+        fail(EXIT_INVALID_INPUT, f'prefix "{prefix}" has keys. Delete with {cmd} first')
 
 
 def perf_cmd(ctx):
@@ -122,5 +124,5 @@ def datascale_cmd(ctx):
     if load not in DATASCALE_LOADS:
         fail(EXIT_BAD_FEATURE, f"unknown load option {load}")
     c = ctx.client()
-    _check_prefix_empty(c, ctx.flags["prefix"])
+    _check_prefix_empty(c, ctx.flags["prefix"], quoted_cmd=False)
     fail(EXIT_BAD_FEATURE, "check datascale (server memory measurement) is not implemented in pyetcdctl")
