@@ -141,6 +141,7 @@ FLAGS: dict[str, tuple[str, object, str]] = {
     "experimental-initial-corrupt-check": ("bool", False, "Enable to check data corruption before serving any client/peer traffic."),
     "experimental-corrupt-check-time": ("duration", 0.0, "Duration of time between cluster corruption check passes."),
     "experimental-enable-lease-checkpoint": ("bool", False, "Enable leader to send regular checkpoints to other members to prevent reset of remaining TTL on leader change."),
+    "experimental-lease-checkpoint-interval": ("duration", 300.0, "Duration of time between two checkpoint of lease TTLs (from etcd releases after 3.5.1)."),
     "experimental-compaction-batch-limit": ("int", 1000, "Sets the maximum revisions deleted in each compaction batch."),
     "experimental-watch-progress-notify-interval": ("duration", 600.0, "Duration of periodic watch progress notifications."),
     "experimental-warning-apply-duration": ("duration", 0.1, "Time duration after which a warning is generated if request takes more time."),

@@ -98,6 +98,7 @@ class EtcdServer:
         self.kv = KVStore(self.backend)
         self.lessor = Lessor(self.backend, min_ttl=min_lease_ttl(cfg.heartbeat_interval, cfg.election_timeout),
                              now=time.monotonic, checkpointing=cfg.experimental_enable_lease_checkpoint,
+                             checkpoint_interval=cfg.experimental_lease_checkpoint_interval,
                              expired_retry_interval=request_timeout(cfg.election_timeout), logger=self.lg)
         self.lessor.recover(self.kv)
         self.lease_applier = LeaseApplier(self.lessor, self.kv)

@@ -179,3 +179,21 @@ def test_lease_keepalive_on_follower_reaches_leader(cluster):
     while _get(cluster, follower, b"leased") is not None:
         assert time.monotonic() < deadline, "lease did not expire"
         time.sleep(0.2)
+
+
+def test_leader_change_keeps_checkpointed_lease_ttl(tmp_path):
+    c = Cluster("pyetcd", str(tmp_path), size=3, proxy=False, extra_args=[
+        "--experimental-enable-lease-checkpoint", "--experimental-lease-checkpoint-interval", "1s"])
+    with c:
+        leader = c.leader()
+        lease = rpc_grpc.LeaseStub(c.channel(leader))
+        g = lease.LeaseGrant(rpc.LeaseGrantRequest(TTL=60), timeout=10)
+        time.sleep(6)  # several checkpoints go through the log
+        target = next(n for n in c.running() if n != leader)
+        time.sleep(5)  # etcd's 5 s health interval before a leadership transfer is allowed
+        c.move_leader(target)
+        ttl = rpc_grpc.LeaseStub(c.channel(target)).LeaseTimeToLive(
+            rpc.LeaseTimeToLiveRequest(ID=g.ID), timeout=10).TTL
+        # Without checkpoints the new leader would restart the lease at 60 s (plus the election
+        # timeout); with them it continues from what remained (~49 s).
+        assert 0 < ttl <= 55, ttl
