@@ -14,6 +14,11 @@ import sys
 from . import report, runner
 from .workloads import MODULES
 
+# The streaming workloads (issue 3), registered here after the unary ones.
+_STREAMING = ["pyetcd.benchtool.workloads.watch", "pyetcd.benchtool.workloads.watch_latency",
+              "pyetcd.benchtool.workloads.lease_keepalive"]
+ALL_MODULES = [*MODULES, *(m for m in _STREAMING if m not in MODULES)]
+
 
 def _global_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
     # On subparsers the defaults are SUPPRESS so a flag given before the subcommand survives.
@@ -36,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="A low-level benchmark tool for etcd-compatible servers")
     _global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in MODULES:
+    for name in ALL_MODULES:
         mod = importlib.import_module(name)
         sp = sub.add_parser(mod.COMMAND, help=mod.HELP, description=mod.HELP)
         _global_flags(sp, suppress=True)
@@ -117,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(report.format_text(st))
+        mod = importlib.import_module(args.module)
+        if hasattr(mod, "format_text"):  # a workload's own summary (e.g. watch creation)
+            sys.stdout.write(mod.format_text(st))
     return 0
 
 
