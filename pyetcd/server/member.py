@@ -252,6 +252,7 @@ class EtcdServer:
             on_snapshot=self._snapshot_arrived, on_unreachable=self.raft.report_unreachable,
             on_snapshot_status=self.raft.report_snapshot, logger=self.lg,
             members_provider=self._members_info, lease_renew=self._lease_renew_local,
+            is_removed=lambda mid: mid in self.membership.removed, on_removed=self._removed_by_peers,
             snapshot_dir=os.path.join(self.cfg.member_dir, "snap"))
         await self.transport.start(self.cfg.listen_peer_urls)
         self.raft.transport = self.transport
@@ -260,6 +261,12 @@ class EtcdServer:
         for pid, urls in peers.items():
             if pid != self.member_id:
                 self.transport.add_peer(pid, urls)
+
+    def _removed_by_peers(self) -> None:
+        """Peers refuse us as a removed member: stop, as etcd does."""
+        self.lg.warn("the member has been permanently removed from the cluster; stopping")
+        if self.stop_event is not None:
+            self.stop_event.set()
 
     def _members_info(self):
         return self.cluster_id, [(m.id, m.name, m.peer_urls, m.client_urls, m.is_learner)

@@ -259,7 +259,9 @@ class RaftNode:
                 if now - issued > READ_INDEX_RETRY:
                     del self._read_rounds[ctx]
                     self._readers.extend(f for f in futs if not f.done())
-        if self._readers:
+        if self._readers and not self._read_rounds:
+            # One round in flight at a time (etcd's linearizableReadLoop): readers arriving
+            # meanwhile wait for the next round, so one heartbeat quorum serves many reads.
             if self.lead == 0:
                 readers, self._readers = self._readers, []
                 for fut in readers:
@@ -302,6 +304,8 @@ class RaftNode:
             round_ = self._read_rounds.pop(rs.request_ctx, None)
             if round_:
                 self._read_waits.append((rs.index, round_[0]))
+                if self._readers:
+                    self._wake.set()  # the next round, for readers that queued meanwhile
         for e in rd.committed_entries:
             self.apply_entry(e)
             self.applied = e.index

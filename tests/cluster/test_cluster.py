@@ -149,9 +149,14 @@ def test_learner_add_promote_then_remove(cluster):
         except grpc.RpcError as err:
             assert "in sync" in err.details() and time.monotonic() < deadline, err.details()
             time.sleep(0.3)
-    ml = cluster.member_list().members
+    deadline = time.monotonic() + 15
+    while True:  # a member publishes its name and client URLs through the log once it runs
+        ml = cluster.member_list().members
+        if any(x.name == name and x.clientURLs for x in ml) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert len(ml) == 4 and not any(x.isLearner for x in ml)
-    assert any(x.name == name and x.clientURLs for x in ml)  # published its attributes
+    assert any(x.name == name and x.clientURLs for x in ml), ml
     with pytest.raises(grpc.RpcError) as e:
         cl.MemberPromote(rpc.MemberPromoteRequest(ID=resp.member.ID), timeout=5)
     assert e.value.details() == "etcdserver: can only promote a learner member"
