@@ -47,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Keep all servers up and alternate between them run by run "
                         "(robust to background load that drifts during the comparison)")
     p.add_argument("--workloads", default=None,
-                   help="Comma-separated subset of workload names (see --list)")
+                   help="Comma-separated workload names (see --list); 'streaming' names the "
+                        "optional watch/lease ones. Default: all but the optional ones")
     p.add_argument("--list", action="store_true", help="List the workloads and exit")
     p.add_argument("--server-args", default="",
                    help="Extra flags for both servers, e.g. '--quota-backend-bytes 8589934592'")
@@ -74,7 +75,28 @@ def workloads(a) -> list[tuple[str, list[str]]]:
         (f"txn-put-{a.clients}", ["txn-put", *multi, "--total", str(a.total), *put]),
     ] + ([(f"put-{a.more_put_clients}", ["put", "--clients", str(a.more_put_clients), "--conns",
                                          str(a.conns), "--total", str(a.total), *put])]
-         if a.more_put_clients else [])
+         if a.more_put_clients else []) + streaming_workloads(a)
+
+
+# Watch and Lease workloads: run only when named in --workloads (or with --workloads streaming).
+STREAMING_ALIAS = "streaming"
+
+
+def streaming_workloads(a) -> list[tuple[str, list[str]]]:
+    multi = ["--clients", str(a.clients), "--conns", str(a.conns)]
+    return [
+        # 10,000 watchers on 100 streams, 100 watchers per key: each put is 100 events.
+        ("watch-100x100", ["watch", "--streams", "100", "--watch-per-stream", "100",
+                           "--watched-key-total", "100", "--put-total", str(max(1, a.total // 20)),
+                           "--put-rate", "100", "--clients", "4", "--conns", "4"]),
+        ("watch-latency-10", ["watch-latency", "--clients", "10", "--conns", "1",
+                              "--put-total", str(max(1, a.total_single // 5)), "--put-rate", "100"]),
+        (f"lease-keepalive-{a.clients}", ["lease-keepalive", *multi, "--total", str(a.total)]),
+    ]
+
+
+def optional_names(a) -> set[str]:
+    return {n for n, _ in streaming_workloads(a)}
 
 
 def _proc_cpu_secs(pid: int) -> float | None:
@@ -338,11 +360,17 @@ def format_markdown(rows: list[list[str]], meta: dict) -> str:
 
 def main_args(a) -> int:
     names_all = [n for n, _ in workloads(a)]
+    optional = optional_names(a)
     if a.list:
         for n, argv in workloads(a):
-            print(f"{n:<14} pyetcd-bench {' '.join(argv)}")
+            print(f"{n:<20} pyetcd-bench {' '.join(argv)}{'   (optional)' if n in optional else ''}")
         return 0
-    names = names_all if not a.workloads else [n.strip() for n in a.workloads.split(",")]
+    if not a.workloads:
+        names = [n for n in names_all if n not in optional]
+    else:
+        names = []
+        for n in (n.strip() for n in a.workloads.split(",")):
+            names += sorted(optional, key=names_all.index) if n == STREAMING_ALIAS else [n]
     unknown = sorted(set(names) - set(names_all))
     if unknown:
         print(f"unknown workloads: {', '.join(unknown)} (see --list)", file=sys.stderr)
