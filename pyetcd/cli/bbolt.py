@@ -24,32 +24,32 @@ def _fnv64a(data: bytes) -> int:
 class DB:
     def __init__(self, data: bytes):
         self.data = data
-        metas = []
-        for off in (0, None):
-            if off is None:
-                if not metas:
-                    break
-                off = metas[0][0]
-            m = self._meta(off)
-            if m:
-                metas.append(m)
-        if not metas:
-            raise BoltError("invalid database")
-        best = max(metas, key=lambda m: m[4])
+        # bbolt: page size from a valid first meta page, else the OS page size; then both metas
+        m0 = self._meta(0)
+        page_size = m0[0] if isinstance(m0, tuple) else 4096
+        if len(data) < 2 * page_size:
+            raise BoltError("file size too small")
+        m1 = self._meta(page_size)
+        valid = [m for m in (m0, m1) if isinstance(m, tuple)]
+        if not valid:
+            raise BoltError(m0)
+        best = max(valid, key=lambda m: m[4])
         self.page_size, self.root, self.max_pgid = best[0], best[2], best[3]
 
     def _meta(self, off):
+        """The meta page at off as a tuple, or bbolt's validation error text."""
         d = self.data
         if len(d) < off + _PAGE_HDR + 64:
-            return None
-        _pid, flags = struct.unpack_from("<QH", d, off)
-        if not flags & META:
-            return None
+            return "invalid database"
         body = off + _PAGE_HDR
         magic, version, page_size, _flags, root, _seq, _freelist, pgid, txid, checksum = \
             struct.unpack_from("<IIIIQQQQQQ", d, body)
-        if magic != MAGIC or version != 2 or _fnv64a(d[body:body + 56]) != checksum:
-            return None
+        if magic != MAGIC:
+            return "invalid database"
+        if version != 2:
+            return "version mismatch"
+        if _fnv64a(d[body:body + 56]) != checksum:
+            return "checksum error"
         return page_size, version, root, pgid, txid
 
     def page(self, pgid: int) -> int:

@@ -77,7 +77,6 @@ def keepalive_cmd(ctx):
     import grpc
     import queue
     import threading
-    import time
 
     q: "queue.Queue" = queue.Queue()
 
@@ -106,7 +105,6 @@ def keepalive_cmd(ctx):
     stream = c.stream("etcdserverpb.Lease", "LeaseKeepAlive", requests(), rpc.LeaseKeepAliveResponse)
 
     # clientv3 renews at once, then TTL/3 after each answer
-    stop = threading.Event()
     timers = []
     q.put(1)
     try:
@@ -123,8 +121,6 @@ def keepalive_cmd(ctx):
         fail(EXIT_BAD_CONNECTION, to_etcd_error(e))
     for t in timers:
         t.cancel()
-    stop.set()
     q.put(None)
     if display.fmt == "simple":
         sys.stdout.write(f"lease {lid:016x} expired or revoked.\n")
-    time.sleep(0)

@@ -66,7 +66,6 @@ def make_mirror(ctx, c, dc):
         if not resp.more or not resp.kvs:
             break
         key = resp.kvs[-1].key + b"\x00"
-    from pyetcd.cli.concurrency import watch_key  # noqa: F401 - same stream helper
     from pyetcd.cli.cmd_watch import Watcher
     w = Watcher(ctx)
     w.add(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
