@@ -189,7 +189,7 @@ def run_pyetcd(args, fsync: bool, leader_only: bool) -> dict:
                    "--json", "put", "--total", str(total), "--val-size", str(args.val_size),
                    "--key-space-size", str(args.key_space)]
             if args.procs:
-                cmd[4:4] = ["--procs", str(args.procs)]
+                cmd[3:3] = ["--procs", str(args.procs)]
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
                                  cwd=ROOT)
             if out.returncode != 0:
