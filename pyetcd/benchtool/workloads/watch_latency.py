@@ -20,7 +20,7 @@ from collections import Counter
 
 from .. import report, runner
 from . import keys
-from .watch import PUT_METHOD, WATCH_METHOD, RateLimiter, error_key, open_stream
+from .watch import PUT_METHOD, WATCH_METHOD, RateLimiter, error_key, open_stream, pct_json, run_plans
 
 COMMAND = "watch-latency"
 HELP = "Benchmark watch latency"
@@ -69,6 +69,8 @@ class WatchLatency:
         perf = time.perf_counter
         errors: Counter = Counter()
         lats = array("d")
+        put_lats = array("d")   # the put's own round trip, to tell commit from delivery
+        first_lats = array("d")  # per put: its first watcher's event
         sent_at: dict[int, float] = {}
         pending: dict[int, int] = {}   # put number -> watchers yet to receive it
         done: dict[int, asyncio.Event] = {}
@@ -107,6 +109,8 @@ class WatchLatency:
                         continue
                     lats.append(now - t0)
                     left = pending[i] - 1
+                    if left == n - 1:
+                        first_lats.append(now - t0)
                     pending[i] = left
                     if left == 0:
                         done[i].set()
@@ -135,12 +139,15 @@ class WatchLatency:
                 except Exception as e:  # noqa: BLE001
                     errors[error_key(e)] += 1
                     continue
+                put_lats.append(perf() - sent_at[i])
                 try:
                     await asyncio.wait_for(done[i].wait(), a.timeout)
                 except asyncio.TimeoutError:
                     errors["watch events missing"] += pending[i]
                 del done[i]
             out = runner.worker_result(start, [lats], errors)
+            out["put_lats"] = put_lats.tobytes()
+            out["first_lats"] = first_lats.tobytes()
         finally:
             closing = True
             for c in calls:
@@ -157,7 +164,25 @@ def build(args) -> WatchLatency:
 
 
 def run(args) -> report.Stats:
-    st = runner.run(__name__, args, args.total)
-    st.extra.update({"watchers": args.clients, "puts": args.total,
-                     "events_expected": args.total * args.clients})
+    plans = runner.plan(__name__, args, args.total)   # one plan: validate() set procs to 1
+    results = run_plans(plans)
+    st = runner._merge(results, len(plans))
+    st.extra.update({
+        "watchers": args.clients, "puts": args.total, "events_expected": args.total * args.clients,
+        # the put's response, and the first of its watchers' events, both timed from the send
+        "put_percentiles_secs": pct_json(report.merge_latencies(r["put_lats"] for r in results)),
+        "first_event_percentiles_secs": pct_json(
+            report.merge_latencies(r["first_lats"] for r in results)),
+    })
     return st
+
+
+def format_text(st: report.Stats) -> str:
+    e = st.extra
+    lines = ["", "Watch latency breakdown (from the put being sent):"]
+    for label, key in (("put response", "put_percentiles_secs"),
+                       ("first watcher's event", "first_event_percentiles_secs")):
+        pc = e.get(key, {})
+        if pc:
+            lines.append(f"  {label}:\t" + "  ".join(f"p{k[1:]} {pc[k]:.4f}" for k in ("p50", "p90", "p99")))
+    return "\n".join(lines) + "\n"
