@@ -70,6 +70,14 @@ def to_etcd_error(e) -> EtcdError:
     return EtcdError(code, desc, client_deadline)
 
 
+def import_grpc():
+    """grpc C-core logs handshake/connect failures on stderr; etcdctl's stderr has only the Error
+    line for those (its zap warnings aside). --debug keeps them (GRPC_VERBOSITY=DEBUG)."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    import grpc
+    return grpc
+
+
 def strip_scheme(ep: str) -> tuple[str, bool]:
     for pfx, secure in (("https://", True), ("unixs://", True), ("http://", False), ("unix://", False)):
         if ep.startswith(pfx):
@@ -130,7 +138,7 @@ class Client:
     @property
     def channel(self):
         if self._channel is None:
-            import grpc
+            grpc = import_grpc()
             self._target, _ = grpc_target(self.endpoints)
             opts = [("grpc.lb_policy_name", "round_robin"),
                     ("grpc.max_receive_message_length", 2**31 - 1),
@@ -286,7 +294,7 @@ def client_from_flags(flags, endpoints=None) -> Client:
     secure = any(strip_scheme(e)[1] for e in eps) or not flags.get("insecure-transport") \
         or bool(cert or ca)
     if secure:
-        import grpc
+        grpc = import_grpc()
         try:
             creds = grpc.ssl_channel_credentials(
                 root_certificates=_read(ca) if ca else None,
@@ -296,7 +304,7 @@ def client_from_flags(flags, endpoints=None) -> Client:
             fail(EXIT_BAD_ARGS, e)
     user, password = user_password(flags.get("user"), flags.get("password"))
     if flags.get("debug"):
-        os.environ.setdefault("GRPC_VERBOSITY", "debug")
+        os.environ["GRPC_VERBOSITY"] = "DEBUG"
         print(f"pyetcdctl: endpoints={eps}", file=sys.stderr)
     return Client(eps, command_timeout=flags.get("command-timeout") / 1e9,
                   dial_timeout=flags.get("dial-timeout") / 1e9,

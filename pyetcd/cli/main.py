@@ -112,6 +112,9 @@ def run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.pop("ETCDCTL_API", None)
+    # quiet grpc C-core's own stderr logging (set before any grpc import; --debug turns it back on)
+    if not os.environ.get("GRPC_VERBOSITY"):
+        os.environ["GRPC_VERBOSITY"] = "NONE"
     rc = run(sys.argv[1:] if argv is None else argv)
     try:
         sys.stdout.flush()
