@@ -87,6 +87,7 @@ def _read_secret(prompt: str) -> str:
         except EOFError:
             return ""
     line = sys.stdin.readline()
+    sys.stdout.write("\n")  # the terminal-less prompt still ends its line, as speakeasy does
     return line.rstrip("\n")
 
 

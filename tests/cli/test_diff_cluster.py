@@ -251,3 +251,11 @@ def test_watch_compacted(pair):
     pair.compare(["compaction", str(rev)])
     for extra in ([], ["-w", "json"], ["-w", "fields"]):
         pair.compare(["watch", "wc", "--rev", "1", *extra])
+
+
+@pytest.mark.parametrize("name,stdin", [("pwuser1", "pw\npw\n"), ("pwuser2", "pw1\npw2\n"), ("pwuser3", "\n")])
+def test_user_add_password_prompt(pair, name, stdin):
+    # etcdctl's terminal-less prompt also runs `stty` (its complaints on stderr are not compared)
+    ra, rb = pair.both("user", "add", name, stdin=stdin)
+    assert (ra.rc, ra.out) == (rb.rc, rb.out), (ra, rb)
+    assert ra.err.splitlines()[-1:] == rb.err.splitlines()[-1:] or not rb.err
