@@ -164,6 +164,10 @@ def run_pysyncobj(args, follower: bool, batch: bool) -> dict:
             "server_cpu_us_per_cmd": 1e6 * (sum(cpu1) - sum(cpu0)) / max(1, r["count"]),
             "client_cpu_us_per_cmd": None,
             "timed_out": r["timed_out"],
+            # Leader first, then the followers (the driver's own CPU is in its member).
+            "cpu_us_per_cmd_by_member": [
+                1e6 * (cpu1[i] - cpu0[i]) / max(1, r["count"]) for i in [li] +
+                [j for j in range(3) if j != li]],
             "applied_per_member": [s["puts"] for s in sts],
             "truncation_warnings": warns}
 
@@ -199,7 +203,8 @@ def run_pyetcd(args, fsync: bool, leader_only: bool) -> dict:
         bench(args.warmup)
         if c.leader() != leader:
             raise RuntimeError("leader changed during warm-up")
-        pids = [m.proc.pid for m in c.members.values()]
+        names = [leader] + [n for n in c.members if n != leader]
+        pids = [c.members[n].proc.pid for n in names]
         cpu0 = [cpu_secs(p) for p in pids]
         r = bench(args.total)
         cpu1 = [cpu_secs(p) for p in pids]
@@ -211,7 +216,9 @@ def run_pyetcd(args, fsync: bool, leader_only: bool) -> dict:
             "rps": r["requests_per_sec"], "p50_ms": pct["p50"] * 1e3, "p99_ms": pct["p99"] * 1e3,
             "server_cpu_us_per_cmd": 1e6 * (sum(cpu1) - sum(cpu0)) / max(1, r["count"]),
             "client_cpu_us_per_cmd": 1e6 * (r.get("client_cpu_secs") or 0.0) / max(1, r["count"]),
-            "timed_out": False}
+            "timed_out": False,
+            "cpu_us_per_cmd_by_member": [1e6 * (b - a) / max(1, r["count"])
+                                         for a, b in zip(cpu0, cpu1)]}
 
 
 def run_side(side: str, args) -> dict:
