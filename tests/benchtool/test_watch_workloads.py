@@ -72,6 +72,9 @@ def test_watch_latency_one_sample_per_put_and_watcher(real_etcd, capsys):
                "--conns", "2", "--put-total", "10", "--put-rate", "0", "--procs", "2")
     _check_counts(d, 30)
     assert d["procs"] == 1 and d["watchers"] == 3 and d["events_expected"] == 30
+    # every put is answered and reaches a first watcher: both timed from the same send
+    assert set(d["put_percentiles_secs"]) >= {"p50", "p99"}
+    assert d["first_event_percentiles_secs"]["p50"] <= d["percentiles_secs"]["p99"]
     assert _revision(real_etcd.endpoint) == 1 + 10
 
 
