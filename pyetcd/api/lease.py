@@ -138,10 +138,11 @@ class LeaseService(Service, rpc_grpc.LeaseServicer):
             except NotPrimaryError:
                 # Only the leader renews (etcd forwards keepalives over the peer port).
                 s = self.server
-                if s.transport is None or s.leader_id == 0:
+                transport = getattr(s, "transport", None)
+                if transport is None or getattr(s, "leader_id", 0) == 0:
                     raise errors.ErrNoLeader from None
                 try:
-                    return await s.transport.forward_lease_renew(s.leader_id, lease_id)
+                    return await transport.forward_lease_renew(s.leader_id, lease_id)
                 except errors.EtcdError as e:
                     if e == errors.ErrLeaseNotFound:
                         return 0

@@ -51,6 +51,10 @@ async def serve(cfg, lg: Logger) -> int:
         lg.fatal("failed to start member", error=str(e))
         await server.stop()
         return 1
+    except (OSError, RuntimeError) as e:  # e.g. a peer URL that cannot be bound
+        lg.fatal("failed to start member", error=str(e), **{"listen-peer-urls": cfg.listen_peer_urls})
+        await server.stop()
+        return 1
     options = [
         # etcd: max-request-bytes plus 512 KiB of gRPC overhead.
         ("grpc.max_receive_message_length", cfg.max_request_bytes + 512 * 1024),

@@ -35,9 +35,41 @@ def etcdctl_bin() -> str:
     return etcd_bin("etcdctl")
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now (the kernel picks, so parallel runs don't collide)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A TCP port free on loopback now, chosen below the kernel's ephemeral range.
+
+    Ports the kernel hands out for port 0 come from the same range as the source ports of
+    outgoing connections, so a server started a moment later can find its port taken by some
+    client's connection. Ports below that range are never used that way. Random choice (and
+    not reusing a port within this process) keeps parallel runs apart."""
+    import random
+
+    lo, _ = _ephemeral_range()
+    top = max(lo - 1, 20000)
+    for _ in range(200):
+        port = random.randint(10000, top)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((_LOOPBACK, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # fall back to the kernel's pick
         s.bind((_LOOPBACK, 0))
         return s.getsockname()[1]
 
