@@ -28,6 +28,39 @@ import threading
 
 _LOOPBACK = "127.0.0.1"
 _FROM_RE = re.compile(rb"\r\nX-Server-From:\s*([0-9a-fA-F]+)\r\n", re.IGNORECASE)
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def _h2_server_from(data: bytes) -> str | None:
+    """pyetcd's peer transport is gRPC: its HTTP/2 HEADERS blocks are HPACK-compressed, so the
+    sender's ``x-server-from`` metadata is found by decoding the header blocks in order."""
+    try:
+        import hpack
+    except ImportError:
+        return None
+    pos = len(_H2_PREFACE)
+    dec = hpack.Decoder()
+    while pos + 9 <= len(data):
+        length = int.from_bytes(data[pos:pos + 3], "big")
+        ftype, flags = data[pos + 3], data[pos + 4]
+        body = data[pos + 9:pos + 9 + length]
+        if len(body) < length:
+            return None  # wait for more bytes
+        pos += 9 + length
+        if ftype != 1:  # HEADERS (CONTINUATION is not used for headers this small)
+            continue
+        if flags & 0x8:  # PADDED
+            body = body[1:len(body) - body[0]]
+        if flags & 0x20:  # PRIORITY
+            body = body[5:]
+        try:
+            for name, value in dec.decode(body):
+                if (name.decode() if isinstance(name, bytes) else name) == "x-server-from":
+                    v = value.decode() if isinstance(value, bytes) else value
+                    return v.strip().lower()
+        except Exception:
+            return None
+    return None
 
 
 class ProxyNet:
@@ -158,9 +191,13 @@ class ProxyNet:
                     break
                 if inbound and state["src_id"] is None and len(state["sniffed"]) < 8192:
                     state["sniffed"] += data
-                    m = _FROM_RE.search(state["sniffed"])
-                    if m:
-                        state["src_id"] = m.group(1).decode().lower()
+                    if state["sniffed"].startswith(_H2_PREFACE):
+                        sid = _h2_server_from(state["sniffed"])
+                        state["src_id"] = sid.lstrip("0") or "0" if sid else None
+                    else:
+                        m = _FROM_RE.search(state["sniffed"])
+                        if m:
+                            state["src_id"] = m.group(1).decode().lower()
                 # Resolved on every chunk: streams often open before the ids are known.
                 src = self._id_to_name.get(state["src_id"]) if state["src_id"] else None
                 if self._blocked(src, dst):
