@@ -80,6 +80,12 @@ def test_kill9_under_load_loses_nothing(tmp_path):
     assert final >= last_rev and len(acked) > CYCLES * 20, (final, len(acked))
 
 
+def _used_bytes(path) -> int:
+    """Bytes written to a WAL segment (segments are preallocated with zeros)."""
+    with open(path, "rb") as f:
+        return len(f.read().rstrip(b"\0"))
+
+
 def _wal_files(m):
     return sorted(glob.glob(os.path.join(m.data_dir, "member", "wal", "*.wal")))
 
@@ -102,8 +108,7 @@ def test_torn_wal_tail_is_repaired(tmp_path):
         _put_some(m, 50, acked)
         m.kill(signal.SIGKILL)
         last = _wal_files(m)[-1]
-        with open(last, "rb") as f:
-            used = len(f.read().rstrip(b"\0"))  # segments are preallocated with zeros
+        used = _used_bytes(last)
         with open(last, "r+b") as f:  # half of a record that never finished being written
             f.seek(used)
             f.write(b"\x37\x00\x00\x00\x02" + os.urandom(9))
@@ -125,8 +130,7 @@ def test_corrupt_wal_middle_is_refused(tmp_path):
         _put_some(m, 200, acked)
         m.kill(signal.SIGKILL)
         path = _wal_files(m)[-1]
-        with open(path, "rb") as f:
-            used = len(f.read().rstrip(b"\0"))  # segments are preallocated with zeros
+        used = _used_bytes(path)
         with open(path, "r+b") as f:
             f.seek(used // 2)
             b = f.read(1)
