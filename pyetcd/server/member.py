@@ -144,9 +144,9 @@ class EtcdServer:
                         snapshotter=self.snapshotter, storage=storage, applied=applied,
                         apply_entry=self._apply_entry, install_snapshot=self._install_snapshot,
                         make_snapshot_data=lambda: self.membership.snapshot_data(),
-                        on_leader_change=self._on_leader_change)
-        node._snapshot_db = self.backend.snapshot
-        node.before_snapshot = self.backend.force_commit
+                        on_leader_change=self._on_leader_change,
+                        snapshot_db=lambda path: self.backend.snapshot(path),
+                        before_snapshot=lambda: self.backend.force_commit())
         return node
 
     def _bootstrap(self, wal_dir: str) -> None:

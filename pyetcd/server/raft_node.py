@@ -59,7 +59,7 @@ class _RaftLogger:
 class RaftNode:
     def __init__(self, *, member_id: int, cfg, lg, wal, snapshotter, storage: MemoryStorage,
                  applied: int, apply_entry, install_snapshot, make_snapshot_data, on_leader_change,
-                 transport=None, conf_state: ConfState | None = None):
+                 snapshot_db, before_snapshot, transport=None, conf_state: ConfState | None = None):
         self.id = member_id
         self.cfg = cfg
         self.lg = lg
@@ -71,6 +71,8 @@ class RaftNode:
         self.install_snapshot = install_snapshot    # async (Snapshot, db_path | None) -> None
         self.make_snapshot_data = make_snapshot_data  # () -> bytes (membership for raft snapshots)
         self.on_leader_change = on_leader_change    # (lead: int, is_leader: bool) -> None
+        self.snapshot_db = snapshot_db              # (path) -> None: a consistent backend copy
+        self.before_snapshot = before_snapshot      # () -> None: backend durable up to `applied`
         election_ticks = max(2, cfg.election_timeout // cfg.heartbeat_interval)
         self.node = RawNode(Config(
             id=member_id, storage=storage, election_tick=election_ticks, heartbeat_tick=1,
@@ -329,21 +331,15 @@ class RaftNode:
             self.transport.send(plain)
 
     def _send_snapshot(self, msg_pb) -> None:
-        loop = asyncio.get_running_loop()
+        """A consistent copy of the backend, streamed to the follower after the MsgSnap. The copy
+        is made on the loop, the only thread that uses the backend; the transport streams it."""
         path = os.path.join(self.cfg.member_dir, "snap", f"send-{msg_pb.to:x}-{time.monotonic_ns()}.db")
-
-        async def go():
-            try:
-                await loop.run_in_executor(None, self._snapshot_db, path)
-                self.transport.send_snapshot(msg_pb, path)
-            except Exception as e:
-                self.lg.warn("failed to prepare snapshot for peer", peer=f"{msg_pb.to:x}", error=repr(e))
-                self.report_snapshot(msg_pb.to, True)
-
-        asyncio.ensure_future(go())
-
-    def _snapshot_db(self, path: str) -> None:
-        raise NotImplementedError  # replaced by the server (needs the backend)
+        try:
+            self.snapshot_db(path)
+            self.transport.send_snapshot(msg_pb, path)
+        except Exception as e:
+            self.lg.warn("failed to prepare snapshot for peer", peer=f"{msg_pb.to:x}", error=repr(e))
+            self.report_snapshot(msg_pb.to, True)
 
     def _release_reads(self) -> None:
         if not self._read_waits:
@@ -402,9 +398,6 @@ class RaftNode:
         self.wal.release_to(index)
         self.lg.info("saved snapshot and compacted the raft log", **{
             "snapshot-index": index, "compact-index": max(compact_to, 0)})
-
-    def before_snapshot(self) -> None:
-        """Hook: the server makes its backend durable up to `applied` here."""
 
 
 def restore_storage(snapshot_pb, rs) -> MemoryStorage:
