@@ -237,8 +237,14 @@ def _merge(results: list[dict], procs: int) -> report.Stats:
 def run(module: str, args, total: int) -> report.Stats:
     """Run the unary workload built by ``module.build(args)`` and return its merged stats."""
     plans = plan(module, args, total)
+    return _merge(run_workers(plans), len(plans))
+
+
+def run_workers(plans) -> list[dict]:
+    """Run each plan in its own worker (in this process when there is one plan); returns the
+    workers' raw results, unmerged, so workloads with extra result fields can merge their own."""
     if len(plans) == 1:
-        return _merge([asyncio.run(_worker_async(plans[0], None))], 1)
+        return [asyncio.run(_worker_async(plans[0], None))]
     # spawn, not fork: gRPC's core threads do not survive fork, and the parent may have a channel.
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(len(plans))
@@ -264,7 +270,7 @@ def run(module: str, args, total: int) -> report.Stats:
             if w.is_alive():
                 w.kill()
                 w.join()
-    return _merge(results, len(plans))
+    return results
 
 
 def default_procs(clients: int, endpoints=()) -> int:

@@ -28,7 +28,6 @@ is put send to event receipt under load; `watch-latency` measures it on an idle 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
 import struct
 import time
 from array import array
@@ -116,33 +115,7 @@ def run_plans(plans: list) -> list[dict]:
     The streaming workloads need this rather than runner.run because their workers send back
     more than latencies (watchers created, creation latencies), which the caller merges.
     """
-    if len(plans) == 1:
-        return [asyncio.run(runner._worker_async(plans[0], None))]
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(len(plans))
-    pipes, workers = [], []
-    for p in plans:
-        recv, send = ctx.Pipe(duplex=False)
-        w = ctx.Process(target=runner._worker_entry, args=(p, barrier, send), daemon=True)
-        w.start()
-        send.close()
-        pipes.append(recv)
-        workers.append(w)
-    results = []
-    try:
-        for recv, w in zip(pipes, workers):
-            try:
-                results.append(recv.recv())
-            except EOFError:
-                results.append({"fatal": f"worker {w.pid} exited with code {w.exitcode}"})
-                barrier.abort()
-    finally:
-        for w in workers:
-            w.join(10)
-            if w.is_alive():
-                w.kill()
-                w.join()
-    return results
+    return runner.run_workers(plans)
 
 
 def pct_json(lats) -> dict:
