@@ -61,42 +61,49 @@ def _session(member, tmp, want_lines=None):
     for args in BEFORE:
         _ctl(member, *args)
     procs_, files = {}, {}
-    for name, (args, stdin) in WATCHES.items():
-        out = open(os.path.join(tmp, f"{member.kind}-{name}.out"), "w+")
-        files[name] = out
-        p = subprocess.Popen([procs.etcdctl_bin(), "--endpoints", member.endpoint, *args], stdout=out,
-                             stderr=subprocess.STDOUT, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                             env=_env(), text=True, start_new_session=True)
-        if stdin:
-            p.stdin.write(stdin)
-            p.stdin.flush()  # stays open: etcdctl -i exits at end of input
-        procs_[name] = p
-    time.sleep(1.0)  # "from-now" must be registered before AFTER is written
-    for args in AFTER:
-        _ctl(member, *args, stdin=TXN if args == ["txn"] else None)
+    try:
+        for name, (args, stdin) in WATCHES.items():
+            out = open(os.path.join(tmp, f"{member.kind}-{name}.out"), "w+")
+            files[name] = out
+            p = subprocess.Popen([procs.etcdctl_bin(), "--endpoints", member.endpoint, *args], stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                 env=_env(), text=True, start_new_session=True)
+            if stdin:
+                p.stdin.write(stdin)
+                p.stdin.flush()  # stays open: etcdctl -i exits at end of input
+            procs_[name] = p
+        time.sleep(1.0)  # "from-now" must be registered before AFTER is written
+        for args in AFTER:
+            _ctl(member, *args, stdin=TXN if args == ["txn"] else None)
 
-    def read_all():
-        res = {}
-        for name, f in files.items():
-            f.flush()
-            with open(f.name) as g:
-                res[name] = g.read()
-        return res
-    deadline, last, stable_since = time.monotonic() + 30, None, time.monotonic()
-    while time.monotonic() < deadline:
-        cur = read_all()
-        if want_lines is not None:
-            if all(cur[n].count("\n") >= want_lines[n] for n in cur):
-                time.sleep(0.5)
+        def read_all():
+            res = {}
+            for name, f in files.items():
+                f.flush()
+                with open(f.name) as g:
+                    res[name] = g.read()
+            return res
+        deadline, last, stable_since = time.monotonic() + 30, None, time.monotonic()
+        while time.monotonic() < deadline:
+            cur = read_all()
+            if want_lines is not None:
+                if all(cur[n].count("\n") >= want_lines[n] for n in cur):
+                    time.sleep(0.5)
+                    break
+            elif cur != last:
+                last, stable_since = cur, time.monotonic()
+            elif time.monotonic() - stable_since > 2.0:
                 break
-        elif cur != last:
-            last, stable_since = cur, time.monotonic()
-        elif time.monotonic() - stable_since > 2.0:
-            break
-        time.sleep(0.1)
-    for p in procs_.values():
-        p.terminate()
-        p.wait(10)
+            time.sleep(0.1)
+    finally:  # a failing assertion above must not leave etcdctl processes behind
+        for p in procs_.values():
+            p.terminate()
+        for p in procs_.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
     out = read_all()
     for f in files.values():
         f.close()
