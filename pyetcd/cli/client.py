@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, CliExit, fail
+from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR, CliExit, fail
 
 # method name -> (service, response type name)
 _SERVICES = {
