@@ -3,7 +3,7 @@ and the leader's handling of responses (step_leader)."""
 from .describe import describe_conf_change
 from .quorum import VOTE_WON
 from .read_only import READ_ONLY_LEASE_BASED, READ_ONLY_SAFE
-from .storage import Compacted, SnapshotTemporarilyUnavailable, Unavailable
+from .storage import Compacted, SnapshotTemporarilyUnavailable
 from .tracker import STATE_PROBE, STATE_REPLICATE, STATE_SNAPSHOT
 from .types import (
     NONE, Entry, ENTRY_CONF_CHANGE, ENTRY_CONF_CHANGE_V2, ENTRY_NORMAL, Message, MsgApp,

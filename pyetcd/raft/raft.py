@@ -16,7 +16,7 @@ from .tracker import Progress, ProgressTracker
 from .types import (
     MSG_NAMES, NONE, STATE_CANDIDATE, STATE_FOLLOWER, STATE_LEADER, STATE_NAMES,
     STATE_PRE_CANDIDATE, ConfState, Entry, HardState, Message, MsgApp, MsgCheckQuorum,
-    MsgHeartbeat, MsgHeartbeatResp, MsgHup, MsgPreVote, MsgPreVoteResp, MsgProp, MsgReadIndex,
+    MsgHeartbeat, MsgHup, MsgPreVote, MsgPreVoteResp, MsgProp, MsgReadIndex,
     MsgSnap, MsgAppResp, MsgVote, MsgVoteResp, MsgBeat, RaftError, SoftState, ENTRY_NORMAL,
     ENTRY_CONF_CHANGE, ENTRY_CONF_CHANGE_V2, conf_change_enter_joint, conf_change_leave_joint,
     payloads_size, vote_resp_type, ProposalDropped)

@@ -10,7 +10,6 @@ import glob
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 
