@@ -347,16 +347,7 @@ class EtcdServer:
         data = req.SerializeToString()
         if len(data) > self.cfg.max_request_bytes:
             raise errors.ErrRequestTooLarge
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters[rid] = fut
-        lead = self.raft.lead
-        try:
-            await self.raft.propose(data)
-            return await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
-        except asyncio.TimeoutError:
-            raise (errors.ErrTimeoutDueToLeaderFail if self.raft.lead != lead else errors.ErrTimeout) from None
-        finally:
-            self._waiters.pop(rid, None)
+        return await self._replicate(rid, lambda: self.raft.propose(data))
 
     async def linearizable_read(self) -> None:
         try:
@@ -368,15 +359,21 @@ class EtcdServer:
         """Validate, replicate and apply a membership change; returns the member concerned."""
         self.membership.validate(cc)
         cc.id = self._next_id()
+        return await self._replicate(cc.id, lambda: self.raft.propose_conf_change(cc))
+
+    async def _replicate(self, rid: int, hand_to_raft):
+        """Hand a proposal to Raft and wait until the entry carrying `rid` is applied; the
+        result (or error) comes from _apply_entry through _resolve."""
         fut = asyncio.get_running_loop().create_future()
-        self._waiters[cc.id] = fut
+        self._waiters[rid] = fut
+        lead = self.raft.lead
         try:
-            await self.raft.propose_conf_change(cc)
-            return await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
+            await hand_to_raft()
+            return await asyncio.wait_for(fut, self.request_timeout)
         except asyncio.TimeoutError:
-            raise errors.ErrTimeout from None
+            raise (errors.ErrTimeoutDueToLeaderFail if self.raft.lead != lead else errors.ErrTimeout) from None
         finally:
-            self._waiters.pop(cc.id, None)
+            self._waiters.pop(rid, None)
 
     def _resolve(self, rid: int, result=None, err=None) -> None:
         fut = self._waiters.get(rid)
