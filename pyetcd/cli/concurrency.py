@@ -70,29 +70,14 @@ def wait_deletes(client, pfx: bytes, max_create_rev: int, cancel: threading.Even
 
 
 def wait_delete(client, key: bytes, rev: int, cancel: threading.Event):
-    q: "queue.Queue" = queue.Queue()
-    q.put(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=key, start_revision=rev)))
-
-    def reqs():
-        while True:
-            r = q.get()
-            if r is None:
-                return
-            yield r
-
-    stream = client.channel.stream_stream("/etcdserverpb.Watch/Watch",
-                                          request_serializer=lambda r: r.SerializeToString(),
-                                          response_deserializer=rpc.WatchResponse.FromString)(
-        reqs(), metadata=client.metadata, wait_for_ready=True)
-    threading.Thread(target=lambda: (cancel.wait(), stream.cancel()), daemon=True).start()
+    """Return once `key` is deleted at or after `rev` (or when cancelled)."""
+    events = watch_key(client, key, rev, cancel)
     try:
-        for resp in stream:
-            if any(e.type == 1 for e in resp.events):
+        for ev in events:
+            if ev.type == 1:  # DELETE
                 return
-    except Exception:  # noqa: BLE001 - cancelled
-        return
     finally:
-        q.put(None)
+        events.close()  # ends the watch stream now, not at garbage collection
 
 
 class Mutex:
