@@ -54,6 +54,8 @@ class DB:
         self.path = path
         # bbolt: the page size comes from a valid first meta page, else the OS page size;
         # then both metas are checked and the valid one with the higher txid is used.
+        if len(data) < 0x1000:  # bbolt cannot read its first 4 KiB: ErrInvalid
+            raise BoltError("invalid database")
         m0 = parse_meta(data, 0)
         page_size = m0.page_size if isinstance(m0, Meta) else 4096
         if len(data) < 2 * page_size:
@@ -214,6 +216,8 @@ def status(path: str):
     """etcdutl's snapshot status: (hash, revision, total keys, total size). The hash is CRC-32C
     over every bucket name, then each key and value in it, in bbolt's iteration order."""
     import crc32c
+    if os.path.getsize(path) == 0:  # bbolt initialises an empty file, which read-only fails
+        raise BoltError(f"write {path}: bad file descriptor")
     with open_file(path) as db:
         h = 0
         revision = total = 0

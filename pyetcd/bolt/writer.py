@@ -20,7 +20,7 @@ import os
 import struct
 from functools import lru_cache
 
-from pyetcd.bolt.format import (BRANCH, BUCKET_HDR, BUCKET_LEAF, ELEM, FREELIST, LEAF,
+from pyetcd.bolt.format import (BRANCH, BUCKET_LEAF, ELEM, FREELIST, LEAF,
                                 MAX_KEY_SIZE, MAX_VALUE_SIZE, PAGE_HDR, PAGE_HEADER, pack_meta)
 
 MIN_KEYS_PER_PAGE = 2
