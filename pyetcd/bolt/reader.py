@@ -213,12 +213,18 @@ def open_file(path: str) -> DB:
 
 
 def status(path: str):
-    """etcdutl's snapshot status: (hash, revision, total keys, total size). The hash is CRC-32C
-    over every bucket name, then each key and value in it, in bbolt's iteration order."""
+    """etcdutl's snapshot status: (hash, revision, total keys, total size), after etcdutl's
+    integrity check (tx.Check). The hash is CRC-32C over every bucket name, then each key and
+    value in it, in bbolt's iteration order."""
     import crc32c
     if os.path.getsize(path) == 0:  # bbolt initialises an empty file, which read-only fails
         raise BoltError(f"write {path}: bad file descriptor")
+    from pyetcd.bolt.check import check
     with open_file(path) as db:
+        errors = check(db)
+        if errors:  # etcdutl runs tx.Check() first
+            raise BoltError(f"snapshot file integrity check failed. {len(errors)} errors found.\n"
+                            + "\n".join(errors))
         h = 0
         revision = total = 0
         for name, bval in db.buckets():
