@@ -1,5 +1,6 @@
 """snapshot save (Maintenance.Snapshot stream to a file), snapshot status (reads the bbolt file, as
-etcdutl does); snapshot restore (writing etcd's bbolt + WAL offline) is not implemented."""
+etcdutl does); snapshot restore (writes etcd's bbolt, WAL and .snap files offline, as etcdutl
+does: pyetcd.etcdfmt.restore)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import sys
 import time
 from struct import error as struct_error
 
-from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_ERROR, EXIT_INTERRUPTED, fail
+from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_ERROR, EXIT_INTERRUPTED, CliExit, fail
 
 
 def _log(msg, **kw):
@@ -89,9 +90,43 @@ def status_cmd(ctx):
     display.db_status(DBStatus(h, rev, keys, size))
 
 
+def _console_log(msg, fields, caller, stack=False, level="info"):
+    """One line of etcdutl's logger (zap's console encoder, RFC 3339 local time)."""
+    import datetime
+    now = datetime.datetime.now().astimezone()
+    ts = now.strftime("%Y-%m-%dT%H:%M:%S%z")
+    ts = ts[:-5] + "Z" if ts.endswith("+0000") else ts[:-2] + ":" + ts[-2:]
+    fields = dict(fields)
+    if stack:
+        import traceback
+        frames = traceback.extract_stack()[:-1]  # from the caller of the logger out
+        fields["stack"] = "\n".join(f"{f.name}\n\t{f.filename}:{f.lineno}" for f in reversed(frames))
+    line = f"{ts}\t{level}\t{caller}\t{msg}"
+    if fields:
+        line += "\t" + json.dumps(fields, ensure_ascii=False)
+    sys.stderr.write(line + "\n")
+
+
 def restore_cmd(ctx):
+    """etcdctl 3.5.1's snapshot restore: etcdutl's restore, after the deprecation notice."""
+    _deprecated("restore")
     if len(ctx.args) != 1:
         fail(EXIT_BAD_ARGS, "snapshot restore requires exactly one argument")
-    _deprecated("restore")
-    fail(EXIT_ERROR, "snapshot restore is not implemented in pyetcdctl (it writes etcd's bbolt and "
-                     "WAL files offline; use `etcdutl snapshot restore`)")
+    from pyetcd.etcdfmt.membership import ConfigError
+    from pyetcd.etcdfmt.restore import OpenDatabaseError, RestoreConfig, RestoreError, restore
+    get = ctx.flags.get
+    cfg = RestoreConfig(
+        snapshot_path=ctx.args[0], name=get("name"), output_data_dir=get("data-dir"),
+        output_wal_dir=get("wal-dir"), peer_urls=get("initial-advertise-peer-urls").split(","),
+        initial_cluster=get("initial-cluster"), initial_cluster_token=get("initial-cluster-token"),
+        skip_hash_check=bool(get("skip-hash-check")))
+    try:
+        restore(cfg, log=_console_log)
+    except OpenDatabaseError as e:  # etcdutl panics here (exit code 2)
+        sys.stderr.write(f"panic: failed to open database\n\n{e}\n")
+        raise CliExit(2) from None
+    except (ConfigError, RestoreError) as e:
+        fail(EXIT_ERROR, e)
+    except OSError as e:  # e.g. a directory that cannot be written
+        text = (e.strerror or str(e)).lower()
+        fail(EXIT_ERROR, f"{e.filename}: {text}" if e.filename else text)

@@ -22,7 +22,8 @@ class ConfigError(Exception):
 
 # --- URLs ----------------------------------------------------------------------------------------
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-_HOST_OK = set("-_.~!$&'()*+,;=:[]<>\"%")
+_HOST_OK = set("-_.~!$&'()*+,;=:[]<>\"")
+_HEX = re.compile(r"^%[0-9A-Fa-f]{2}$")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def parse_url(raw: str) -> URL:
         host = _parse_host(raw, auth)
     else:
         path = rest
+    _check_escapes(raw, path)
     return URL(scheme, host, path, query, frag, user)
 
 
@@ -99,10 +101,20 @@ def _parse_host(raw: str, host: str) -> str:
         port = host[i:]
         if port != ":" and not port[1:].isdigit():
             raise _go_parse_error(raw, f"invalid port {go_string(port)} after host")
-    for c in host:  # url.shouldEscape(c, encodeHost) for ASCII; '%' starts an escape
-        if ord(c) < 0x80 and not (c.isalnum() or c in _HOST_OK):
+    for i, c in enumerate(host):  # url.unescape(host, encodeHost)
+        if c == "%":
+            esc = host[i:i + 3]
+            if not _HEX.match(esc) or (int(esc[1], 16) < 8 and esc != "%25"):
+                raise _go_parse_error(raw, f"invalid URL escape {go_string(esc)}")
+        elif ord(c) < 0x80 and not (c.isalnum() or c in _HOST_OK):
             raise _go_parse_error(raw, f"invalid character {go_string(c)} in host name")
     return host
+
+
+def _check_escapes(raw: str, s: str) -> None:
+    for i, c in enumerate(s):
+        if c == "%" and not _HEX.match(s[i:i + 3]):
+            raise _go_parse_error(raw, f"invalid URL escape {go_string(s[i:i + 3])}")
 
 
 def _split_host_port(hostport: str) -> tuple[str, str] | None:
@@ -157,9 +169,13 @@ def _go_quote_list(xs: list[str]) -> str:
     return "[" + " ".join(go_string(x) for x in xs) + "]"
 
 
-def _resolve(u: URL) -> URL:
-    """netutil.resolveURL: a host name other than localhost is resolved to an address (one
-    lookup here; etcd retries for up to 30 s)."""
+def _no_log(msg, fields, caller, stack=False, level="info"):
+    pass
+
+
+def _resolve(u: URL, log) -> URL:
+    """netutil.resolveURL: a host name other than localhost is resolved to an address. One
+    lookup here; etcd retries every second for up to 30 s, logging each failure."""
     if u.scheme in ("unix", "unixs"):
         return u
     hp = _split_host_port(u.host)
@@ -173,25 +189,39 @@ def _resolve(u: URL) -> URL:
         return u
     except ValueError:
         pass
+    fields = {"url": str(u), "host": u.host}
     try:
         infos = socket.getaddrinfo(host, port or None, type=socket.SOCK_STREAM)
     except OSError as e:
-        raise ConfigError(f"failed to resolve {go_string(str(u))} ({e})") from None
-    infos.sort(key=lambda i: i[0] != socket.AF_INET)  # Go's "tcp" lookup prefers IPv4
+        err = e.strerror or str(e)
+        log("failed to resolve URL Host; returning", {**fields, "retry-interval": 1, "error": err},
+            "netutil/netutil.go:131", level="warn")
+        raise _ResolveError(f"failed to resolve {go_string(str(u))} ({err})") from None
+    infos.sort(key=lambda i: i[0] != socket.AF_INET)  # Go's ResolveTCPAddr prefers IPv4
     addr = infos[0][4][0]
     hostport = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    log("resolved URL Host", {**fields, "resolved-addr": hostport}, "netutil/netutil.go:112")
     return URL(u.scheme, hostport, u.path, u.query, u.fragment, u.user)
 
 
-def _urls_equal(a: list[str], b: list[str]) -> str | None:
+class _ResolveError(Exception):
+    pass
+
+
+def _urls_equal(a: list[str], b: list[str], log) -> str | None:
     """netutil.URLStringsEqual: None when equal, else its error text."""
     if len(a) != len(b):
         return f"len({_go_quote_list(a)}) != len({_go_quote_list(b)})"
     ua, ub = [parse_url(x) for x in a], [parse_url(x) for x in b]
     if [str(x) for x in ua] == [str(x) for x in ub]:
         return None
-    ra = sorted(((_resolve(x), x) for x in ua), key=lambda p: str(p[0]))
-    rb = sorted(((_resolve(x), x) for x in ub), key=lambda p: str(p[0]))
+    try:
+        ra = [(_resolve(x, log), x) for x in ua]
+        rb = [(_resolve(x, log), x) for x in ub]
+    except _ResolveError as e:
+        return str(e)
+    ra.sort(key=lambda p: str(p[0]))
+    rb.sort(key=lambda p: str(p[0]))
     for (x, px), (y, py) in zip(ra, rb):
         if str(x) != str(y):
             return (f"{go_string(str(x))}(resolved from {go_string(str(px))}) != "
@@ -199,12 +229,13 @@ def _urls_equal(a: list[str], b: list[str]) -> str | None:
     return None
 
 
-def verify_bootstrap(name: str, peer_urls: list[URL], cluster: dict[str, list[URL]]) -> None:
+def verify_bootstrap(name: str, peer_urls: list[URL], cluster: dict[str, list[URL]], log=_no_log) -> None:
     """ServerConfig.VerifyBootstrap for a new member: the name is in the initial cluster, its
-    advertised peer URLs match the cluster's, and no URL appears twice."""
+    advertised peer URLs match the cluster's, and no URL appears twice. ``log`` gets the
+    lines etcd logs while resolving host names."""
     if name not in cluster:
         raise ConfigError(f"couldn't find local name {go_string(name)} in the initial cluster configuration")
-    _advertise_matches_cluster(name, peer_urls, cluster)
+    _advertise_matches_cluster(name, peer_urls, cluster, log)
     seen = set()
     for urls in cluster.values():
         for u in urls:
@@ -215,10 +246,10 @@ def verify_bootstrap(name: str, peer_urls: list[URL], cluster: dict[str, list[UR
         raise ConfigError("initial cluster unset and no discovery URL found")
 
 
-def _advertise_matches_cluster(name: str, peer_urls: list[URL], cluster: dict[str, list[URL]]) -> None:
+def _advertise_matches_cluster(name: str, peer_urls: list[URL], cluster: dict[str, list[URL]], log) -> None:
     urls = sorted(str(u) for u in cluster[name])
     apurls = sorted(str(u) for u in peer_urls)
-    err = _urls_equal(apurls, urls)
+    err = _urls_equal(apurls, urls, log)
     if err is None:
         return
     ap_set, init_set = set(apurls), set(urls)

@@ -32,6 +32,9 @@ from pyetcd.cli.gojson import go_string
 from pyetcd.etcdfmt import pb, snap, wal
 from pyetcd.etcdfmt.membership import (ConfigError, Member, cluster_from_urls_map, new_urls,
                                        new_urls_map, verify_bootstrap)
+
+__all__ = ["ConfigError", "OpenDatabaseError", "RestoreConfig", "RestoreError", "RestoreResult",
+           "has_checksum", "mkdir_all", "restore"]
 from pyetcd.etcdfmt.v2store import V2Store
 
 SHA256_SIZE = 32
@@ -69,7 +72,7 @@ class RestoreResult:
     snap_dir: str
 
 
-def _noop_log(msg: str, fields: dict, caller: str, stack: bool = False) -> None:
+def _noop_log(msg: str, fields: dict, caller: str, stack: bool = False, level: str = "info") -> None:
     pass
 
 
@@ -114,12 +117,12 @@ def _create_dir_all(path: str) -> None:
 
 
 def restore(cfg: RestoreConfig, log=_noop_log) -> RestoreResult:
-    """Restore cfg.snapshot_path into a new data dir. ``log(msg, fields, caller, stack=False)``
-    receives the lines etcdutl logs (stack=True where etcdutl adds a "stack" field). Raises
-    ConfigError/RestoreError with etcdutl's error texts."""
+    """Restore cfg.snapshot_path into a new data dir. ``log(msg, fields, caller, stack=False,
+    level="info")`` receives the lines etcdutl logs (stack=True where etcdutl adds a "stack"
+    field). Raises ConfigError/RestoreError with etcdutl's error texts."""
     peer_urls = new_urls(cfg.peer_urls)
     cluster = new_urls_map(cfg.initial_cluster)
-    verify_bootstrap(cfg.name, peer_urls, cluster)
+    verify_bootstrap(cfg.name, peer_urls, cluster, log)
     cid, members = cluster_from_urls_map(cfg.initial_cluster_token, cluster)
 
     data_dir = cfg.output_data_dir or cfg.name + ".etcd"
