@@ -62,25 +62,26 @@ class MaintenanceService(Service, rpc_grpc.MaintenanceServicer):
 
 
     async def Snapshot(self, request, context):
-        """The backend as one consistent file, streamed as etcd streams it: 32 KiB chunks with the
-        bytes still to come, then the SHA-256 of everything sent (for restore-time checks).
-        The file is pyetcd's SQLite backend, not a bbolt file (see README)."""
+        """The backend as one consistent bbolt file in etcd 3.5's format, streamed as etcd streams
+        it: 32 KiB chunks with the bytes still to come, then the SHA-256 of everything sent. So
+        etcdutl (and pyetcdctl) can check, inspect and restore it, for etcd or for pyetcd."""
         import hashlib
         import os
         import tempfile
 
         s = self.server
-        fd, path = tempfile.mkstemp(prefix="snapshot-", suffix=".db",
-                                    dir=os.path.join(s.cfg.member_dir, "snap"))
+        snap_dir = os.path.join(s.cfg.member_dir, "snap")
+        fd, copy = tempfile.mkstemp(prefix="snapshot-", suffix=".sqlite", dir=snap_dir)
         os.close(fd)
+        bolt = copy[:-len(".sqlite")] + ".bolt"
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
-            s.backend.snapshot(path)
-            total = os.path.getsize(path)
+            s.backend.snapshot(copy)  # a consistent copy, taken on the loop between applies
+            total = await loop.run_in_executor(None, _sqlite_to_bolt, copy, bolt)
             h = hashlib.sha256()
             sent = 0
             first = True
-            with open(path, "rb") as f:
+            with open(bolt, "rb") as f:
                 while True:
                     chunk = await loop.run_in_executor(None, f.read, SNAPSHOT_CHUNK)
                     if not chunk:
@@ -96,10 +97,22 @@ class MaintenanceService(Service, rpc_grpc.MaintenanceServicer):
         except errors.EtcdError as e:
             await context.abort(e.code, e.message)
         finally:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+            for p in (copy, copy + "-wal", copy + "-shm", bolt):
+                try:
+                    os.remove(p)
+                except OSError:
+                    pass
+
+
+def _sqlite_to_bolt(sqlite_path: str, bolt_path: str) -> int:
+    from pyetcd.storage.backend import Backend
+    from pyetcd.storage.etcd_buckets import backend_to_bolt
+
+    be = Backend(sqlite_path)
+    try:
+        return backend_to_bolt(be, bolt_path)
+    finally:
+        be.close()
 
 
 SNAPSHOT_CHUNK = 32 * 1024  # etcd's snapshotSendBufferSize

@@ -106,6 +106,10 @@ class Backend:
                 f"SELECT k FROM {q} WHERE k >= ? AND k < ? ORDER BY k LIMIT ?",     # 8 keys
             )
 
+    def bucket_names(self) -> list[str]:
+        """The buckets of this file (the default set plus any created), in byte order."""
+        return sorted(self._sql, key=str.encode)
+
     def _stmts(self, bucket: str) -> tuple[str, ...]:
         try:
             return self._sql[bucket]
