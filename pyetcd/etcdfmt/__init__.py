@@ -6,6 +6,7 @@
     v2store    the v2 store JSON a 3.5 raft snapshot holds (V2Store, membership_from_json)
     membership bootstrap flags → URLs, members, IDs (etcd's texts for bad input)
     restore    etcdutl's `snapshot restore`
+    datadir    read_data_dir: an etcd data dir read in etcd's bootstrap order
 
 pyetcd's own data directories use pyetcd.wal (a different WAL format and SQLite); this package
 is for interoperating with etcd's.

@@ -22,6 +22,7 @@ import pytest
 
 from pyetcd import bolt
 from pyetcd.etcdfmt import pb, snap, wal
+from pyetcd.etcdfmt.datadir import read_data_dir
 from pyetcd.testing import procs
 
 from .harness import ROOT
@@ -159,6 +160,9 @@ def test_single_member_restore_matches_etcdutl_and_real_etcd_serves_it(tmp_path,
     assert [(e.index, e.term, e.type) for e in first] == [(1, 1, pb.ENTRY_CONF_CHANGE)]
     s = snap.load_newest(os.path.join(b, "out", "member", "snap"))
     assert (s.metadata.index, s.metadata.term, s.metadata.conf_state.voters) == (1, 1, [md.node_id])
+    dd = read_data_dir(os.path.join(b, "out"))
+    assert (dd.member_id, dd.cluster_id, dd.snapshot, dd.entries) == (md.node_id, md.cluster_id, s, [])
+    assert dd.membership["members"] == {md.node_id: {"peerURLs": [peer]}}
 
     m = _etcd("s1", os.path.join(b, "out"), peer_port, f"s1={peer}", str(tmp_path))
     try:

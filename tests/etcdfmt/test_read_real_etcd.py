@@ -9,6 +9,7 @@ import os
 import pytest
 
 from pyetcd.etcdfmt import pb, snap, wal
+from pyetcd.etcdfmt.datadir import read_data_dir
 from pyetcd.etcdfmt.v2store import membership_from_json
 from pyetcd.server.ids import cluster_id, member_id
 from pyetcd.testing import procs
@@ -60,3 +61,11 @@ def test_read_real_etcd_data_dir(tmp_path):
     # reading from the snapshot gives the entries after it
     after = wal.read_all(wal_dir, pb.WalSnapshot(md.index, md.term))
     assert [e.index for e in after.entries] == list(range(md.index + 1, got.entries[-1].index + 1))
+
+    # the same through read_data_dir, etcd's bootstrap order
+    dd = read_data_dir(m.data_dir)
+    assert (dd.member_id, dd.cluster_id) == (mid, cluster_id([mid]))
+    assert dd.snapshot == newest and dd.entries == after.entries and dd.hard_state == got.state
+    assert dd.membership == members and os.path.exists(dd.db_path)
+    with pytest.raises(FileNotFoundError):
+        read_data_dir(str(tmp_path / "nothing"))
