@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR, CliExit, fail
+from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_ERROR, CliExit, fail
 from pyetcd.cli.goutil import GoParseError, parse_uint
 
 
@@ -66,10 +66,10 @@ def defrag_cmd(ctx):
         raise CliExit(EXIT_ERROR)
 
 
-
 # --- defrag --data-dir: offline, as etcdutl's DefragData -------------------------------------
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_GO_PANIC_EXIT = 2  # a Go program that panics exits with 2
 
 
 class _Raw(str):
@@ -98,7 +98,7 @@ def _panic_open(dbp: str, err) -> None:
     """etcd's backend panics (Go exit code 2) when it cannot open the db file."""
     _zap("panic", "backend/backend.go:182", "failed to open database", path=dbp, error=str(err))
     sys.stderr.write("panic: failed to open database\n")
-    raise CliExit(EXIT_BAD_CONNECTION)
+    raise CliExit(_GO_PANIC_EXIT)
 
 
 def _sizes_fields(before, after=None) -> dict:
@@ -148,6 +148,8 @@ def _defrag_data_dir(data_dir: str) -> None:
             before = usage(dbp)
         except (BoltError, ValueError) as e:
             _panic_open(dbp, e)
+        except OSError as e:
+            _panic_open(dbp, f"{dbp}: {(e.strerror or str(e)).lower()}")
         _zap("info", "backend/backend.go:481", "defragmenting", path=dbp, **_sizes_fields(before))
         start = time.monotonic()
         try:
@@ -205,6 +207,7 @@ def _defrag_sqlite(data_dir: str, dbp: str) -> None:
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
+
 
 def move_leader_cmd(ctx):
     if len(ctx.args) != 1:
