@@ -238,6 +238,11 @@ def test_restore_variants_match_etcdutl(tmp_path, source):
         ["snap.db"],
         ["snap.db", "--data-dir", "out", "--wal-dir", "waldir"],
         ["copied.db", "--data-dir", "out", "--skip-hash-check"],
+        # a member ID below 2^60: keys and v2 paths use it unpadded, file names padded
+        ["snap.db", "--data-dir", "out", "--initial-cluster-token", "tok20"],
+        # Go's JSON escaping of the name in the ConfChange context and the members bucket
+        ["snap.db", "--data-dir", "out", "--name", "n<&>\u00e9", "--initial-cluster",
+         "n<&>\u00e9=http://localhost:2380"],
     ]
     for i, args in enumerate(cases):
         sub = tmp_path / f"case{i}"
