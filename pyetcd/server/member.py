@@ -117,6 +117,7 @@ class EtcdServer:
         from pyetcd.wal.snap import Snapshotter
 
         wal_dir = self.cfg.wal_dir or os.path.join(self.cfg.member_dir, "wal")
+        self._import_etcd_data_dir()
         os.makedirs(os.path.join(self.cfg.member_dir, "snap"), exist_ok=True)
         self._open_store()
         self.snapshotter = Snapshotter(os.path.join(self.cfg.member_dir, "snap"))
@@ -129,6 +130,21 @@ class EtcdServer:
                 self._bootstrap(wal_dir)
         except WALError as e:
             raise DataDirError(f"failed to open WAL in {wal_dir}: {e}") from e
+
+    def _import_etcd_data_dir(self) -> None:
+        """A data dir etcd 3.5 wrote (e.g. by `etcdutl snapshot restore`) becomes pyetcd's."""
+        from .etcd_import import ImportError_, finish_interrupted_import, import_etcd_member_dir, is_etcd_member_dir
+
+        member_dir = self.cfg.member_dir
+        finish_interrupted_import(member_dir)
+        if not is_etcd_member_dir(member_dir):
+            return
+        if self.cfg.wal_dir:
+            raise DataDirError("importing an etcd data dir is not supported with --wal-dir")
+        try:
+            import_etcd_member_dir(member_dir, self.lg)
+        except (ImportError_, OSError) as e:
+            raise DataDirError(f"cannot import the etcd data dir {self.cfg.data_dir}: {e}") from e
 
     def _local_urls_check(self, cluster: dict) -> None:
         cfg = self.cfg

@@ -86,3 +86,100 @@ def test_pyetcd_snapshot_restores_into_real_etcd(tmp_path):
         assert rev == before[1] + 1
     finally:
         target.stop()
+
+
+def _real_etcd_snapshot(tmp_path):
+    """A real etcd's snapshot after the workload, with what its clients saw."""
+    os.makedirs(tmp_path / "real", exist_ok=True)
+    snap = str(tmp_path / "etcd.db")
+    with procs.start_member("etcd", str(tmp_path / "real")) as e:
+        lease = _workload(e)
+        state = _state(e)
+        _ctl(e, "snapshot", "save", snap)
+    return snap, lease, state
+
+
+def test_etcdutl_restored_dir_starts_pyetcd(tmp_path):
+    snap, lease, before = _real_etcd_snapshot(tmp_path)
+    os.makedirs(tmp_path / "py", exist_ok=True)
+    target = procs.member("pyetcd", str(tmp_path / "py"))
+    ref = procs.member("etcd", str(tmp_path / "ref"), peer_port=target.peer_port)
+    _restore_with_etcdutl(snap, target)
+    try:
+        target.start()
+        after = _state(target)
+        assert after == before
+        ttl = _ctl(target, "lease", "timetolive", lease, "--keys")
+        assert "leased/a" in ttl and "leased/b" in ttl
+        rev = json.loads(_ctl(target, "put", "new", "key", "-w", "json"))["header"]["revision"]
+        assert rev == before[1] + 1
+        members = json.loads(_ctl(target, "member", "list", "-w", "json"))
+        assert os.path.isdir(os.path.join(target.data_dir, "member.etcd", "wal"))  # etcd's files kept
+        target.stop()
+        # the member and cluster IDs etcdutl wrote are kept: the same as a real etcd started there
+        # (on the same peer URL, so one at a time)
+        os.makedirs(tmp_path / "ref", exist_ok=True)
+        _restore_with_etcdutl(snap, ref)
+        ref.start()
+        ref_members = json.loads(_ctl(ref, "member", "list", "-w", "json"))
+        ref.stop()
+        assert members["header"]["cluster_id"] == ref_members["header"]["cluster_id"]
+        assert [m["ID"] for m in members["members"]] == [m["ID"] for m in ref_members["members"]]
+        target.start()  # a plain pyetcd restart now (no second import)
+        kvs, rev2, leases = _state(target)
+        assert (kvs, rev2, leases) == (sorted(before[0] + [("bmV3", "a2V5", rev, rev, 1, 0)]), rev, before[2])
+    finally:
+        target.stop()
+        ref.stop()
+
+
+def test_stopped_etcd_data_dir_starts_pyetcd(tmp_path):
+    """In-place migration: the data dir a real etcd used, after a clean stop, serves from pyetcd."""
+    os.makedirs(tmp_path / "m", exist_ok=True)
+    e = procs.member("etcd", str(tmp_path / "m"))
+    try:
+        e.start()
+        _workload(e)
+        before = _state(e)
+        ids = json.loads(_ctl(e, "member", "list", "-w", "json"))
+    finally:
+        e.stop()
+    py = procs.Member("pyetcd", e.name, e.data_dir, e.client_port, e.peer_port, e.args,
+                      str(tmp_path / "py.log"))
+    try:
+        py.start()
+        assert _state(py) == before
+        got = json.loads(_ctl(py, "member", "list", "-w", "json"))
+        assert got["header"]["cluster_id"] == ids["header"]["cluster_id"]
+        assert got["header"]["member_id"] == ids["header"]["member_id"]
+    finally:
+        py.stop()
+
+
+def test_unapplied_etcd_entries_are_refused_unchanged(tmp_path):
+    """An etcd WAL with a committed entry the backend has not applied: pyetcd cannot replay
+    etcd's entries, so it refuses with a clear error and leaves every file as it was."""
+    from pyetcd.etcdfmt import wal as ewal
+    from pyetcd.etcdfmt.pb import Entry, HardState
+
+    snap, _lease, before = _real_etcd_snapshot(tmp_path)
+    os.makedirs(tmp_path / "py", exist_ok=True)
+    target = procs.member("pyetcd", str(tmp_path / "py"))
+    _restore_with_etcdutl(snap, target)
+    wal_dir = os.path.join(target.data_dir, "member", "wal")
+    contents = ewal.read_all(wal_dir)
+    marker = contents.snapshots[-1]
+    last = contents.entries[-1]
+    shutil.rmtree(wal_dir)  # the same log again, plus one committed entry the backend lacks
+    w = ewal.WAL.create(wal_dir, contents.metadata)
+    w.save(HardState(term=last.term, vote=contents.state.vote, commit=last.index + 1),
+           contents.entries + [Entry(term=last.term, index=last.index + 1, data=b"\x01\x02")])
+    w.save_snapshot(marker)
+    w.close()
+    listing = sorted(os.listdir(os.path.join(target.data_dir, "member", "snap")))
+    r = subprocess.run(procs.server_command("pyetcd") + target.args, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1
+    assert "entries after the backend's consistent index" in r.stderr + r.stdout
+    assert sorted(os.listdir(os.path.join(target.data_dir, "member", "snap"))) == listing
+    assert not os.path.exists(os.path.join(target.data_dir, "member.etcd"))
