@@ -65,43 +65,38 @@ def _u64(v: bytes | None) -> int:
 
 
 def read_etcd_member_dir(member_dir: str):
-    """(metadata, hard state, consistent index, term) of an etcd member dir, after checking that
-    nothing in its WAL lies beyond what the backend has applied."""
-    from pyetcd.bolt import open_file
+    """(member id, cluster id, hard state, consistent index, term) of an etcd member dir, after
+    checking that nothing in its WAL lies beyond what the backend has applied."""
+    from pyetcd.bolt import BoltError, open_file
     from pyetcd.etcdfmt import snap as esnap
     from pyetcd.etcdfmt import wal as ewal
-    from pyetcd.etcdfmt.pb import ENTRY_NORMAL, Metadata, WalSnapshot
+    from pyetcd.etcdfmt.datadir import read_data_dir
+    from pyetcd.etcdfmt.pb import ENTRY_NORMAL
 
-    wal_dir = os.path.join(member_dir, "wal")
-    if not ewal.exists(wal_dir):
-        raise ImportError_(f"etcd backend found but no etcd WAL in {wal_dir}")
+    data_dir = os.path.dirname(os.path.abspath(member_dir))
     try:
-        markers = ewal.valid_snapshot_entries(wal_dir)
-        try:
-            s = esnap.load_newest_available(os.path.join(member_dir, "snap"), markers)
-            start = WalSnapshot(index=s.metadata.index, term=s.metadata.term)
-        except esnap.ErrNoSnapshot:
-            start = None
-        contents = ewal.read_all(wal_dir, start)
+        d = read_data_dir(data_dir)
+    except FileNotFoundError as e:
+        raise ImportError_(f"etcd backend found but no etcd WAL in {e.filename}") from e
     except (ewal.WALError, esnap.SnapError, OSError, ValueError) as e:
-        raise ImportError_(f"cannot read etcd's WAL in {wal_dir}: {e}") from e
-    if contents.metadata is None:
-        raise ImportError_(f"etcd's WAL in {wal_dir} has no metadata record")
-    md = Metadata.unmarshal(contents.metadata)
-    db = open_file(os.path.join(member_dir, "snap", "db"))
-    ci = _u64(db.get(b"meta", b"consistent_index"))
-    term = _u64(db.get(b"meta", b"term"))
+        raise ImportError_(f"cannot read etcd's WAL in {member_dir}/wal: {e}") from e
+    try:
+        with open_file(d.db_path) as db:
+            ci = _u64(db.get(b"meta", b"consistent_index"))
+            term = _u64(db.get(b"meta", b"term"))
+    except (BoltError, KeyError, OSError) as e:
+        raise ImportError_(f"cannot read etcd's backend {d.db_path}: {e}") from e
     if ci == 0:
         raise ImportError_("etcd's backend has no consistent index (was it written by etcd 3.5?)")
-    pending = [e for e in contents.entries if e.index > ci and (e.data or e.type != ENTRY_NORMAL)]
+    pending = [e for e in d.entries if e.index > ci and (e.data or e.type != ENTRY_NORMAL)]
     if pending:
         raise ImportError_(
             f"etcd's WAL holds {len(pending)} entries after the backend's consistent index {ci} "
             f"(up to {pending[-1].index}); pyetcd cannot replay etcd's log. Start the etcd member "
             "once more and stop it cleanly, or move the data with `snapshot save` and `snapshot restore`")
     if term == 0:
-        term = next((e.term for e in contents.entries if e.index == ci), contents.state.term)
-    return md, contents.state, ci, term
+        term = next((e.term for e in d.entries if e.index == ci), d.hard_state.term)
+    return d.member_id, d.cluster_id, d.hard_state, ci, term
 
 
 def import_etcd_member_dir(member_dir: str, lg=None) -> str:
@@ -114,7 +109,7 @@ def import_etcd_member_dir(member_dir: str, lg=None) -> str:
 
     from .membership import Membership
 
-    md, hs, ci, term = read_etcd_member_dir(member_dir)
+    member_id, cluster_id, hs, ci, term = read_etcd_member_dir(member_dir)
     tmp, backup = member_dir + IMPORT_SUFFIX, member_dir + BACKUP_SUFFIX
     if os.path.exists(backup):
         raise ImportError_(f"{backup} exists (an earlier import's copy of etcd's files); move it away first")
@@ -124,8 +119,8 @@ def import_etcd_member_dir(member_dir: str, lg=None) -> str:
     be = Backend(os.path.join(tmp, "snap", "db"))
     try:
         membership = Membership(be)
-        if md.node_id not in membership.members:
-            raise ImportError_(f"member {md.node_id:x} (etcd's WAL metadata) is not in the backend's member list")
+        if member_id not in membership.members:
+            raise ImportError_(f"member {member_id:x} (etcd's WAL metadata) is not in the backend's member list")
         if be.consistent_index != ci:
             raise ImportError_(f"consistent index changed while copying ({ci} -> {be.consistent_index})")
         cs = raftpb.ConfState(voters=sorted(m.id for m in membership.members.values() if not m.is_learner),
@@ -138,7 +133,7 @@ def import_etcd_member_dir(member_dir: str, lg=None) -> str:
         be.close()
     Snapshotter(os.path.join(tmp, "snap")).save(snap)
     wal = WAL.create(os.path.join(tmp, "wal"),
-                     json.dumps({"member_id": md.node_id, "cluster_id": md.cluster_id}).encode())
+                     json.dumps({"member_id": member_id, "cluster_id": cluster_id}).encode())
     try:
         wal.save_snapshot(ci, term)
         t = max(hs.term, term)
@@ -150,6 +145,6 @@ def import_etcd_member_dir(member_dir: str, lg=None) -> str:
     _fsync_dir(os.path.dirname(os.path.abspath(member_dir)))
     if lg is not None:
         lg.info("imported an etcd data dir", **{
-            "member-dir": member_dir, "etcd-files-kept-in": backup, "local-member-id": f"{md.node_id:x}",
-            "cluster-id": f"{md.cluster_id:x}", "consistent-index": ci, "term": term, "members": members})
+            "member-dir": member_dir, "etcd-files-kept-in": backup, "local-member-id": f"{member_id:x}",
+            "cluster-id": f"{cluster_id:x}", "consistent-index": ci, "term": term, "members": members})
     return backup

@@ -7,8 +7,8 @@ compaction marks). Three differ, and are translated here:
 ==================  ===========================================  ==========================================
 bucket              pyetcd                                        etcd 3.5
 ==================  ===========================================  ==========================================
-members             8-byte big-endian id -> MemberInfo JSON       "%016x" id -> Go JSON of membership.Member
-members_removed     8-byte big-endian id -> b""                   "%016x" id -> b"removed"
+members             8-byte big-endian id -> MemberInfo JSON       "%x" id -> Go JSON of membership.Member
+members_removed     8-byte big-endian id -> b""                   "%x" id -> b"removed"   
 lease               8-byte id -> id, TTL, remaining (3 x >q)      8-byte id -> leasepb.Lease protobuf
 ==================  ===========================================  ==========================================
 
@@ -126,9 +126,9 @@ def export_buckets(backend) -> Iterator[tuple[bytes, Iterable[tuple[bytes, bytes
 def _export_items(backend, name: str, members: list[dict]):
     items: Iterable = backend.range(name) if name in backend.bucket_names() else iter(())
     if name == "members":
-        yield from sorted((b"%016x" % int(m["id"]), member_to_etcd(m)) for m in members)
+        yield from sorted((b"%x" % int(m["id"]), member_to_etcd(m)) for m in members)  # Go's types.ID.String()
     elif name == "members_removed":
-        yield from sorted((b"%016x" % int.from_bytes(k, "big"), b"removed") for k, _ in items)
+        yield from sorted((b"%x" % int.from_bytes(k, "big"), b"removed") for k, _ in items)
     elif name == "lease":
         for k, v in items:
             yield k, encode_leasepb(*_REC.unpack(v))
@@ -181,9 +181,13 @@ def bolt_to_backend(bolt_path: str, sqlite_path: str) -> None:
     from pyetcd.bolt import open_file
     from pyetcd.storage.backend import BUCKETS, Backend
 
-    db = open_file(bolt_path)
-    names = db.bucket_names()
-    be = Backend(sqlite_path, buckets=tuple(sorted(set(BUCKETS) | {n.decode() for n in names})))
+    with open_file(bolt_path) as db:
+        names = db.bucket_names()
+        be = Backend(sqlite_path, buckets=tuple(sorted(set(BUCKETS) | {n.decode() for n in names})))
+        _copy_into(db, names, be)
+
+
+def _copy_into(db, names, be) -> None:
     try:
         for name in names:
             batch = []
