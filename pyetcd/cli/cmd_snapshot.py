@@ -72,9 +72,9 @@ def _deprecated(sub):
 
 
 def status_cmd(ctx):
+    _deprecated("status")  # printed first, as etcdctl 3.5.1 does, even before the argument check
     if len(ctx.args) != 1:
         fail(EXIT_BAD_ARGS, "snapshot status requires exactly one argument")
-    _deprecated("status")
     display = ctx.display
     path = ctx.args[0]
     try:

@@ -157,7 +157,7 @@ MAINT = [["alarm", "list", "-w", f] for f in FORMATS] + [
     ["defrag"], ["defrag", "-w", "json"], ["defrag", "--cluster"],
     ["move-leader"], ["move-leader", "zz"], ["move-leader", "1234"],
     ["version"], ["version", "-w", "json"],
-    ["snapshot", "save"], ["snapshot", "status", "/nonexistent/x.db"],
+    ["snapshot", "save"], ["snapshot", "status"], ["snapshot", "status", "/nonexistent/x.db"],
     ["check"], ["endpoint"], ["auth"], ["user"], ["role"], ["snapshot"],
 ]
 
