@@ -56,7 +56,7 @@ class HpackError(Exception):
 
 
 def _canonical_order() -> list:
-    return sorted(range(257), key=lambda sym: (_HUFFMAN_LENGTHS[sym], sym))
+    return sorted(range(257), key=_HUFFMAN_LENGTHS.__getitem__)  # stable: ties in symbol order
 
 
 def huffman_codes() -> dict:
