@@ -45,6 +45,7 @@ class Context:
         self.args = parsed.args
         self._display = None
         self._client = None
+        self._discovered = None  # endpoints found by --discovery-srv (None: not looked up yet)
         self._env_done = False
         self.out = sys.stdout
 
@@ -107,14 +108,34 @@ class Context:
         """mustClientFromCmd: env, printer, then a connected (and authenticated) client."""
         if endpoints is None and self._client is not None:
             return self._client
+        main = endpoints is None
+        if main:
+            endpoints = self.endpoints()  # DNS discovery comes before --write-out checks, as in etcdctl
         self.display  # noqa: B018 - validates --write-out before any connection, like etcdctl
         from pyetcd.cli.client import client_from_flags
         c = client_from_flags(self.flags, endpoints)
-        if endpoints is None:
+        if main:
             self._client = c
         return c
 
-    def endpoints(self) -> list:
+    def endpoints(self, fresh: bool = False) -> list:
+        """etcdctl's endpointsFromCmd: what DNS SRV discovery finds for --discovery-srv, else
+        --endpoints. Found once per run unless fresh (etcdctl runs discovery again, and names
+        dropped http:// endpoints again, where it builds a second client configuration)."""
+        self.apply_env()
+        domain = self.flags.get("discovery-srv")
+        if not domain:
+            return self.flag_endpoints()
+        if self._discovered is None or fresh:
+            from pyetcd.cli import srv
+            try:
+                self._discovered = srv.discover(domain, self.flags.get("discovery-srv-name"),
+                                                self.flags.get("insecure-discovery"))
+            except srv.DiscoveryError as e:
+                fail(EXIT_ERROR, e)
+        return list(self._discovered) or self.flag_endpoints()
+
+    def flag_endpoints(self) -> list:
         self.apply_env()
         return list(self.flags.get("endpoints"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR, CliExit, fail
+from pyetcd.cli.base import EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, CliExit, fail
 
 # method name -> (service, response type name)
 _SERVICES = {
@@ -118,8 +118,9 @@ def grpc_target(endpoints: list[str]) -> tuple[str, bool]:
 
 class Client:
     def __init__(self, endpoints, command_timeout=5.0, dial_timeout=2.0, keepalive_time=2.0,
-                 keepalive_timeout=6.0, creds=None, user="", password=""):
+                 keepalive_timeout=6.0, creds=None, user="", password="", server_name=""):
         self.endpoints = list(endpoints)
+        self._server_name = server_name  # TLS name to verify instead of each endpoint's host
         self.timeout = command_timeout
         self.dial_timeout = dial_timeout
         self._keepalive = (keepalive_time, keepalive_timeout)
@@ -148,6 +149,13 @@ class Client:
             if ka_time > 0:
                 opts += [("grpc.keepalive_time_ms", int(ka_time * 1000)),
                          ("grpc.keepalive_timeout_ms", int(ka_timeout * 1000))]
+            name = self._server_name
+            if not name and self._target.startswith("ipv4:"):
+                # an address list has no host name of its own to verify (clientv3 checks each
+                # endpoint's own host); use the first endpoint's, as for SRV-discovered members
+                name = strip_scheme(self.endpoints[0])[0].rpartition(":")[0].strip("[]")
+            if name and (self._secure or self._creds is not None):  # Go ignores a trailing dot
+                opts.append(("grpc.ssl_target_name_override", name.rstrip(".")))
             if self._secure or self._creds is not None:
                 self._channel = grpc.secure_channel(self._target, self._creds or grpc.ssl_channel_credentials(), opts)
             else:
@@ -280,19 +288,22 @@ def user_password(user: str, password: str, prompt_name: str = "Password: "):
     return name, pw
 
 
-def client_from_flags(flags, endpoints=None) -> Client:
+def client_from_flags(flags, endpoints=None, auth: bool = True) -> Client:
     eps = endpoints if endpoints is not None else list(flags.get("endpoints"))
     creds = None
     cert, key, ca = flags.get("cert"), flags.get("key"), flags.get("cacert")
-    if flags.get("discovery-srv"):
-        fail(EXIT_ERROR, "--discovery-srv (DNS SRV endpoint discovery) is not supported by pyetcdctl")
+    # etcdctl verifies servers against the discovery domain unless insecure discovery is allowed
+    server_name = flags.get("discovery-srv") if not flags.get("insecure-discovery") else ""
     if cert and not key or key and not cert:
         fail(EXIT_BAD_ARGS, f"KeyFile and CertFile must both be present[key: {key}, cert: {cert}]")
     for path in (cert, key, ca):
         if path and not os.path.exists(path):
             fail(EXIT_BAD_ARGS, f"open {path}: no such file or directory")
-    secure = any(strip_scheme(e)[1] for e in eps) or not flags.get("insecure-transport") \
-        or bool(cert or ca)
+    # clientv3 builds a TLS config when any TLS setting is given, then lets the first endpoint's
+    # scheme decide: https:// always TLS, http:// never, no scheme: TLS if configured.
+    first = eps[0] if eps else ""
+    secure = strip_scheme(first)[1] or (not first.startswith("http://") and (
+        not flags.get("insecure-transport") or bool(cert or ca or server_name)))
     if secure:
         grpc = import_grpc()
         try:
@@ -302,7 +313,7 @@ def client_from_flags(flags, endpoints=None) -> Client:
                 certificate_chain=_read(cert) if cert else None)
         except OSError as e:
             fail(EXIT_BAD_ARGS, e)
-    user, password = user_password(flags.get("user"), flags.get("password"))
+    user, password = user_password(flags.get("user"), flags.get("password")) if auth else ("", "")
     if flags.get("debug"):
         os.environ["GRPC_VERBOSITY"] = "DEBUG"
         print(f"pyetcdctl: endpoints={eps}", file=sys.stderr)
@@ -310,4 +321,4 @@ def client_from_flags(flags, endpoints=None) -> Client:
                   dial_timeout=flags.get("dial-timeout") / 1e9,
                   keepalive_time=flags.get("keepalive-time") / 1e9,
                   keepalive_timeout=flags.get("keepalive-timeout") / 1e9,
-                  creds=creds, user=user, password=password)
+                  creds=creds, user=user, password=password, server_name=server_name)

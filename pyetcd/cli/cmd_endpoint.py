@@ -14,13 +14,18 @@ def _rpc():
     return rpc_pb2
 
 
-def endpoints_from_cluster(ctx) -> list[str]:
-    eps = ctx.endpoints()
+def endpoints_from_cluster(ctx, main_client: bool = True) -> list[str]:
+    """etcdctl's endpointsFromCluster: --endpoints as given (never the DNS-discovered ones), or
+    with --cluster the client URLs of the members that the discovered endpoints list. Commands
+    that first build etcdctl's main client (status, hashkv, defrag: main_client) run discovery
+    before that, and so fail on its errors; health does not."""
+    if main_client:
+        ctx.endpoints()
     if not ctx.flags.get("cluster"):
-        return eps
-    from pyetcd.cli.client import Client
-    f = ctx.flags
-    c = Client(eps, command_timeout=ctx.command_timeout(), dial_timeout=f["dial-timeout"] / 1e9)
+        return ctx.flag_endpoints()
+    eps = ctx.endpoints(fresh=main_client)
+    from pyetcd.cli.client import client_from_flags
+    c = client_from_flags(ctx.flags, eps, auth=False)  # TLS settings apply; MemberList needs no auth
     try:
         resp = c.call("MemberList", _rpc().MemberListRequest(linearizable=True))
     except Exception as e:  # noqa: BLE001
@@ -36,7 +41,7 @@ def endpoints_from_cluster(ctx) -> list[str]:
 def health_cmd(ctx):
     from pyetcd.cli.printer import Health
     from pyetcd.cli.client import EtcdError
-    eps = endpoints_from_cluster(ctx)
+    eps = endpoints_from_cluster(ctx, main_client=False)
     display = ctx.display
     rpc = _rpc()
 
