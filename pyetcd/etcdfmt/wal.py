@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from crc32c import crc32c
 
 from pyetcd.etcdfmt.pb import DecodeError, Entry, HardState, Record, WalSnapshot
+from pyetcd.wal.fileutil import fsync_dir
 
 METADATA_TYPE, ENTRY_TYPE, STATE_TYPE, CRC_TYPE, SNAPSHOT_TYPE = 1, 2, 3, 4, 5
 SEGMENT_SIZE_BYTES = 64 * 1000 * 1000
@@ -124,14 +125,6 @@ def frame(rec: Record) -> bytes:
 
 
 # --- writer --------------------------------------------------------------------------------------
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _open_segment(path: str, size: int):
     """A new, locked, preallocated segment file (fileutil.LockFile + Preallocate(extend))."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -183,7 +176,7 @@ class WAL:
             if os.path.exists(dirpath):
                 shutil.rmtree(dirpath)
             os.rename(tmp, dirpath)
-            _fsync_dir(os.path.dirname(os.path.abspath(dirpath)))
+            fsync_dir(os.path.dirname(os.path.abspath(dirpath)))
         except BaseException:
             w.close()
             raise
@@ -260,7 +253,7 @@ class WAL:
         self._save_state(self.state)
         self._sync()
         os.rename(tmp, path)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def close(self) -> None:
         if self.files:

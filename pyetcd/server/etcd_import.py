@@ -23,6 +23,8 @@ import os
 import shutil
 import struct
 
+from pyetcd.wal.fileutil import fsync_dir
+
 BOLT_MAGIC = 0xED0CDAED
 IMPORT_SUFFIX = ".pyetcd-import"
 BACKUP_SUFFIX = ".etcd"
@@ -47,17 +49,9 @@ def finish_interrupted_import(member_dir: str) -> bool:
     tmp, backup = member_dir + IMPORT_SUFFIX, member_dir + BACKUP_SUFFIX
     if not os.path.exists(member_dir) and os.path.isdir(tmp) and os.path.isdir(backup):
         os.rename(tmp, member_dir)
-        _fsync_dir(os.path.dirname(os.path.abspath(member_dir)))
+        fsync_dir(os.path.dirname(os.path.abspath(member_dir)))
         return True
     return False
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _u64(v: bytes | None) -> int:
@@ -142,7 +136,7 @@ def import_etcd_member_dir(member_dir: str, lg=None) -> str:
         wal.close()
     os.rename(member_dir, backup)
     os.rename(tmp, member_dir)
-    _fsync_dir(os.path.dirname(os.path.abspath(member_dir)))
+    fsync_dir(os.path.dirname(os.path.abspath(member_dir)))
     if lg is not None:
         lg.info("imported an etcd data dir", **{
             "member-dir": member_dir, "etcd-files-kept-in": backup, "local-member-id": f"{member_id:x}",

@@ -33,64 +33,31 @@ CLUSTER_VERSION = b"3.5.0"
 
 # ---- leasepb.Lease {int64 ID = 1; int64 TTL = 2; int64 RemainingTTL = 3} (proto3) ----------
 
-def _varint(n: int) -> bytes:
-    n &= 0xFFFFFFFFFFFFFFFF
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def encode_leasepb(lease_id: int, ttl: int, remaining: int) -> bytes:
-    out = b""
-    for field, v in ((1, lease_id), (2, ttl), (3, remaining)):
-        if v:
-            out += bytes([field << 3]) + _varint(v)
-    return out
+    from pyetcd.etcdfmt.pb import f_varint
+    return b"".join(f_varint(field, v) for field, v in ((1, lease_id), (2, ttl), (3, remaining)) if v)
 
 
 def decode_leasepb(data: bytes) -> tuple[int, int, int]:
+    from pyetcd.etcdfmt.pb import iter_fields
     vals = [0, 0, 0]
-    i = 0
-    while i < len(data):
-        tag = data[i]
-        i += 1
-        field, wire = tag >> 3, tag & 7
+    for field, wire, v in iter_fields(data):
         if wire != 0:
             raise ValueError(f"leasepb: unexpected wire type {wire}")
-        n = shift = 0
-        while True:
-            if i >= len(data):
-                raise ValueError("leasepb: truncated varint")
-            b = data[i]
-            i += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        if n >= 1 << 63:
-            n -= 1 << 64
         if 1 <= field <= 3:
-            vals[field - 1] = n
+            vals[field - 1] = v - (1 << 64) if v >= 1 << 63 else v
     return vals[0], vals[1], vals[2]
 
 
 # ---- members -----------------------------------------------------------------------------
 
 def member_to_etcd(m: dict) -> bytes:
-    """Go's json.Marshal of membership.Member as etcd 3.5.1 keeps it in its backend: id,
-    peerURLs, isLearner/name when set. (clientURLs reach etcd's backend only through the v2
-    store, so a running etcd's file has none; they come back when a member publishes itself.)"""
-    out = {"id": int(m["id"]), "peerURLs": list(m.get("peerURLs") or [])}
-    if m.get("isLearner"):
-        out["isLearner"] = True
-    if m.get("name"):
-        out["name"] = m["name"]
-    if m.get("clientURLs"):
-        out["clientURLs"] = list(m["clientURLs"])
-    return json.dumps(out, separators=(",", ":")).encode()
+    """Go's json.Marshal of membership.Member as etcd 3.5.1 keeps it in its backend (etcd's
+    backend gets clientURLs only through the v2 store, so a running etcd's file has none; they
+    come back when a member publishes itself)."""
+    from pyetcd.etcdfmt.membership import Member
+    return Member(int(m["id"]), m.get("name") or "", list(m.get("peerURLs") or []),
+                  list(m.get("clientURLs") or []), bool(m.get("isLearner"))).to_json().encode()
 
 
 def member_from_etcd(value: bytes) -> bytes:
