@@ -87,7 +87,7 @@ class LeaseService(Service, rpc_grpc.LeaseServicer):
     @unary
     async def LeaseTimeToLive(self, request, context):
         try:
-            ttl, granted, keys = self.lessor.time_to_live(request.ID)
+            ttl, granted, keys = await self._time_to_live(request.ID, request.keys)
         except errors.EtcdError as e:
             if e != errors.ErrLeaseNotFound:
                 raise
@@ -96,6 +96,29 @@ class LeaseService(Service, rpc_grpc.LeaseServicer):
         if request.keys:
             resp.keys.extend(keys)
         return resp
+
+    async def _time_to_live(self, lease_id: int, keys: bool):
+        """The leader's answer: only the leader's lessor runs the clocks (a follower's leases
+        never expire), so a follower asks the leader over the peer port, as etcd does, waiting
+        up to the request timeout for one."""
+        s = self.server
+        transport = getattr(s, "transport", None)
+        if transport is None or s.is_leader:
+            return self.lessor.time_to_live(lease_id)
+        deadline = time.monotonic() + request_timeout(s.cfg.election_timeout)
+        while True:
+            if s.is_leader:
+                return self.lessor.time_to_live(lease_id)
+            if s.leader_id:
+                try:
+                    return await transport.forward_lease_ttl(
+                        s.leader_id, lease_id, keys, timeout=max(0.1, deadline - time.monotonic()))
+                except errors.EtcdError as e:
+                    if e != errors.ErrNoLeader:
+                        raise
+            if time.monotonic() >= deadline:
+                raise errors.ErrTimeout
+            await asyncio.sleep(s.cfg.heartbeat_interval / 1000)
 
     @unary
     async def LeaseLeases(self, request, context):

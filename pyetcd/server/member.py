@@ -268,6 +268,7 @@ class EtcdServer:
             on_snapshot=self._snapshot_arrived, on_unreachable=self.raft.report_unreachable,
             on_snapshot_status=self.raft.report_snapshot, logger=self.lg,
             members_provider=self._members_info, lease_renew=self._lease_renew_local,
+            lease_ttl=self._lease_ttl_local,
             is_removed=lambda mid: mid in self.membership.removed, on_removed=self._removed_by_peers,
             snapshot_dir=os.path.join(self.cfg.member_dir, "snap"))
         await self.transport.start(self.cfg.listen_peer_urls)
@@ -290,6 +291,10 @@ class EtcdServer:
 
     async def _lease_renew_local(self, lease_id: int) -> int:
         return self.lessor.renew(lease_id)
+
+    async def _lease_ttl_local(self, lease_id: int, keys: bool):
+        ttl, granted, attached = self.lessor.time_to_live(lease_id)
+        return ttl, granted, attached if keys else []
 
     async def _snapshot_arrived(self, msg_pb, db_path: str) -> None:
         self.raft.snapshot_received(msg_pb, db_path)

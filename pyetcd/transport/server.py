@@ -118,15 +118,24 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         return resp
 
     async def LeaseRenew(self, request, context):
+        ttl = await self._lease_hook(context, "lease_renew", request.lease_id)
+        return peer_pb2.LeaseRenewResponse(ttl=ttl)
+
+    async def LeaseTimeToLive(self, request, context):
+        ttl, granted, keys = await self._lease_hook(context, "lease_ttl", request.lease_id, request.keys)
+        return peer_pb2.LeaseTimeToLiveResponse(ttl=ttl, granted_ttl=granted, keys=keys)
+
+    async def _lease_hook(self, context, name: str, lease_id: int, *args):
+        """Run a lease hook of the transport for a peer; its EtcdError goes back as the status."""
         t = self.t
         await self._check(context)
-        if t.lease_renew is None:
+        hook = getattr(t, name)
+        if hook is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "pyetcd: lease forwarding is not enabled")
         try:
-            ttl = await t.lease_renew(request.lease_id)
+            return await hook(lease_id, *args)
         except EtcdError as e:
             await context.abort(e.code, e.message)
         except Exception as exc:  # noqa: BLE001
-            t.logger.error("lease renew hook failed", lease_id=request.lease_id, error=repr(exc))
-            await context.abort(grpc.StatusCode.UNKNOWN, f"pyetcd: lease renew failed: {exc}")
-        return peer_pb2.LeaseRenewResponse(ttl=ttl)
+            t.logger.error(f"{name} hook failed", lease_id=lease_id, error=repr(exc))
+            await context.abort(grpc.StatusCode.UNKNOWN, f"pyetcd: {name} failed: {exc}")

@@ -38,6 +38,7 @@ class Transport:
         members_provider: Callable[[], tuple[int, list]] | None = None,
         cluster_token: str | None = None,
         lease_renew: Callable[[int], Awaitable[int]] | None = None,
+        lease_ttl: Callable[[int, bool], Awaitable[tuple]] | None = None,
         is_removed: Callable[[int], bool] | None = None,
         accept_unknown_peers: bool = False,
         logger=None,
@@ -62,6 +63,7 @@ class Transport:
         self.members_provider = members_provider
         self.cluster_token = cluster_token
         self.lease_renew = lease_renew
+        self.lease_ttl = lease_ttl
         self.is_removed = is_removed
         self.accept_unknown_peers = accept_unknown_peers
         self.logger = logger or StdLogger()
@@ -183,13 +185,24 @@ class Transport:
     async def forward_lease_renew(self, leader_id: int, lease_id: int, timeout: float = 5.0) -> int:
         """Ask the leader to renew a lease; returns the TTL. Raises EtcdError (the leader's own
         error, e.g. ErrLeaseNotFound, or ErrNoLeader / ErrTimeout when it cannot be reached)."""
+        resp = await self._ask_leader(leader_id, "LeaseRenew", peer_pb2.LeaseRenewRequest(lease_id=lease_id),
+                                      timeout)
+        return resp.ttl
+
+    async def forward_lease_ttl(self, leader_id: int, lease_id: int, keys: bool,
+                                timeout: float = 5.0) -> tuple[int, int, list[bytes]]:
+        """Ask the leader for a lease's (remaining TTL, granted TTL, keys); errors as above."""
+        resp = await self._ask_leader(leader_id, "LeaseTimeToLive",
+                                      peer_pb2.LeaseTimeToLiveRequest(lease_id=lease_id, keys=keys), timeout)
+        return resp.ttl, resp.granted_ttl, list(resp.keys)
+
+    async def _ask_leader(self, leader_id: int, method: str, request, timeout: float):
         p = self.peers.get(leader_id)
         if p is None:
             raise ErrNoLeader
-        stub = peer_pb2_grpc.PeerStub(p.channel())
+        call = getattr(peer_pb2_grpc.PeerStub(p.channel()), method)
         try:
-            resp = await stub.LeaseRenew(peer_pb2.LeaseRenewRequest(lease_id=lease_id), timeout=timeout,
-                                         metadata=metadata(self.cluster_id, self.local_id, leader_id))
+            return await call(request, timeout=timeout, metadata=metadata(self.cluster_id, self.local_id, leader_id))
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -203,7 +216,6 @@ class Transport:
                     not rpc_details(e).startswith("etcdserver:"):
                 raise ErrNoLeader from None
             raise EtcdError(code, rpc_details(e)) from None
-        return resp.ttl
 
     # ---- callbacks (never let one take the transport down) -------------------------------
 

