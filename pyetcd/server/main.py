@@ -77,8 +77,16 @@ async def serve(cfg, lg: Logger) -> int:
     rpc_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), g)
     rpc_grpc.add_ClusterServicer_to_server(ClusterService(server), g)
     rpc_grpc.add_WatchServicer_to_server(WatchService(server, watch_store), g)
-    rpc_grpc.add_LeaseServicer_to_server(LeaseService(server), g)
+    lease_service = LeaseService(server)
+    rpc_grpc.add_LeaseServicer_to_server(lease_service, g)
     rpc_grpc.add_AuthServicer_to_server(AuthService(server), g)
+    from pyetcd.api.concurrency import LocalClient
+    from pyetcd.api.election import ElectionService
+    from pyetcd.api.lock import LockService
+    from pyetcd.pb import v3election_grpc, v3lock_grpc
+    loopback = LocalClient(server, watch_store, lease_service)  # etcd's v3client to itself
+    v3election_grpc.add_ElectionServicer_to_server(ElectionService(server, loopback), g)
+    v3lock_grpc.add_LockServicer_to_server(LockService(server, loopback), g)
     try:
         for addr in _bind_addresses(cfg.listen_client_urls):
             g.add_insecure_port(addr)
