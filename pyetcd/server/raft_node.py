@@ -86,6 +86,8 @@ class RaftNode:
         self.lead = 0
         self.term = storage.initial_state()[0].term
         self.commit = 0
+        self.leader_changes = 0    # changes to a new known leader (etcd_server_leader_changes_seen_total)
+        self.proposals_dropped = 0  # proposals Raft refused (counted in etcd_server_proposals_failed_total)
         self.sync = not cfg.unsafe_no_fsync
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="wal")
         self._wake = asyncio.Event()
@@ -234,6 +236,7 @@ class RaftNode:
             try:
                 node.propose_batch([d for d, _ in props])
             except ProposalDropped:
+                self.proposals_dropped += len(props)
                 err = errors.ErrNoLeader if self.lead == 0 else errors.ErrTimeout
                 for _, fut in props:
                     if not fut.done():
@@ -357,6 +360,8 @@ class RaftNode:
     def _soft_state_changed(self, ss) -> None:
         old = self.lead
         self.lead = ss.lead
+        if ss.lead != 0 and ss.lead != old:  # etcd counts a change to a known, different leader
+            self.leader_changes += 1
         is_leader = ss.raft_state == STATE_LEADER
         if old != ss.lead:
             self.lg.info("raft leader changed", **{"leader": f"{ss.lead:x}", "term": self.term,
