@@ -134,7 +134,7 @@ FLAGS: dict[str, tuple[str, object, str]] = {
     "auth-token-ttl": ("uint", 300, "The lifetime in seconds of the auth token."),
     "enable-pprof": ("bool", False, "Enable runtime profiling data via HTTP server."),
     "metrics": ("str", "basic", "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics."),
-    "listen-metrics-urls": ("str", "", "List of URLs to listen on for the metrics and health endpoints."),
+    "listen-metrics-urls": ("urls", "", "List of URLs to listen on for the metrics and health endpoints."),
     "logger": ("str", "zap", "Currently only supports 'zap' for structured logging."),
     "log-outputs": ("str", "default", "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets."),
     "log-level": ("str", "info", "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),

@@ -95,6 +95,19 @@ async def serve(cfg, lg: Logger) -> int:
         await server.stop()
         return 1
     await g.start()
+    metrics_http = None
+    if cfg.listen_metrics_urls:  # /metrics and /health over HTTP/1.1 (grpc.aio cannot serve them)
+        from pyetcd.api.metrics_http import MetricsHTTPServer
+        metrics_http = MetricsHTTPServer(server, lg)
+        try:
+            await metrics_http.start(cfg.listen_metrics_urls, getattr(server, "client_tls", None))
+        except (OSError, ValueError) as e:
+            lg.fatal("failed to start etcd", error=str(e), **{"listen-metrics-urls": cfg.listen_metrics_urls})
+            await metrics_http.stop()
+            await g.stop(None)
+            await watch_store.stop()
+            await server.stop()
+            return 1
     lg.info("serving client traffic insecurely; this is strongly discouraged!",
             address=",".join(cfg.listen_client_urls))
     lg.info("ready to serve client requests", name=cfg.name, **{"local-member-id": f"{server.member_id:x}"})
@@ -105,6 +118,8 @@ async def serve(cfg, lg: Logger) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     lg.info("received signal; shutting down")
+    if metrics_http is not None:
+        await metrics_http.stop()
     await g.stop(grace=1.0)
     await watch_store.stop()
     await server.stop()
