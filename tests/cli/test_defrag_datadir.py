@@ -180,6 +180,22 @@ def test_missing_db_in_existing_dir_is_created(tmp_path):
     assert sr == so == {"hash": 0, "revision": 0, "totalKey": 0, "totalSize": 16384}
 
 
+def _settled(m, timeout=30.0):
+    """Wait until a restarted etcd has applied what every start applies (the new term's entry,
+    the published member attributes), so two runs leave the same db content behind."""
+    import json
+    deadline = time.monotonic() + timeout
+    while True:
+        r = procs.etcdctl(m.endpoint, "member", "list", "-w", "json")
+        if r.returncode == 0:
+            members = json.loads(r.stdout).get("members", [])
+            if members and members[0].get("name") and members[0].get("clientURLs"):
+                procs.etcdctl(m.endpoint, "get", "settle")  # linearizable: applied up to the commit
+                return
+        assert time.monotonic() < deadline, r.stderr
+        time.sleep(0.1)
+
+
 def test_waits_for_the_lock_of_a_running_etcd(pristine, tmp_path):
     """With etcd running on the dir, both tools say they wait, then defragment once it stops."""
     results = []
@@ -190,6 +206,7 @@ def test_waits_for_the_lock_of_a_running_etcd(pristine, tmp_path):
         proc = None
         try:
             m.start()
+            _settled(m)
             with open(errpath, "wb") as errf:
                 proc = subprocess.Popen(cmd + [*dead_endpoint_flags(), "defrag", "--data-dir", d],
                                         stdout=subprocess.PIPE, stderr=errf, env=_env(),
