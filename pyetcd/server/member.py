@@ -46,6 +46,7 @@ class EtcdServer:
         self.restore_hooks: list = []     # callables(kvstore) run after a snapshot replaced the store
         self.stop_event: asyncio.Event | None = None
         self._waiters: dict[int, asyncio.Future] = {}
+        self.proposals_timed_out = 0  # proposals given up on (in etcd_server_proposals_failed_total)
         self._req_seq = int(time.time() * 1000) << 8
         self._tasks: list = []
         self._stopping = False
@@ -392,6 +393,7 @@ class EtcdServer:
             await hand_to_raft()
             return await asyncio.wait_for(fut, self.request_timeout)
         except asyncio.TimeoutError:
+            self.proposals_timed_out += 1
             raise (errors.ErrTimeoutDueToLeaderFail if self.raft.lead != lead else errors.ErrTimeout) from None
         finally:
             self._waiters.pop(rid, None)
