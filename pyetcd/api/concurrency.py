@@ -151,8 +151,9 @@ class LocalClient:
         async def run():
             try:
                 await coro
-            except Exception as e:  # the server may be stopping; the lease still bounds the key
-                self.server.lg.warn("concurrency clean-up failed", what=what, error=repr(e))
+            except Exception as e:  # the lease still bounds the key's life
+                log = self.server.lg.debug if e == errors.ErrStopped else self.server.lg.warn
+                log("concurrency clean-up failed", what=what, error=repr(e))
         t = asyncio.get_running_loop().create_task(run())
         self._cleanups.add(t)
         t.add_done_callback(self._cleanups.discard)
