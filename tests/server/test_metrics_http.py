@@ -226,3 +226,39 @@ def test_health_unhealthy_after_quorum_loss(tmp_path):
         assert value(fams, "etcd_server_is_leader") == 0
         assert value(fams, "etcd_server_health_failures") == len(reasons)
         assert value(fams, "etcd_server_health_success") == 1 + ok
+
+
+# ---- pure parts -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("v, text", [
+    # spellings seen in etcd 3.5.1's /metrics (Go's strconv.FormatFloat(v, 'g', -1, 64))
+    (27049984, "2.7049984e+07"), (1795382962.19, "1.79538296219e+09"), (2 ** 64 - 1, "1.8446744073709552e+19"),
+    (2147483648, "2.147483648e+09"), (20480, "20480"), (0.06, "0.06"), (0.00431782, "0.00431782"),
+    (-1, "-1"), (0, "0"), (1e6, "1e+06"), (999999, "999999"), (1e-5, "1e-05"), (0.0001, "0.0001"),
+    (123456.5, "123456.5"), (8.192, "8.192"), (float("inf"), "+Inf"),
+])
+def test_go_float(v, text):
+    from pyetcd.api.metrics import go_float
+    assert go_float(v) == text
+
+
+def test_disk_buckets_as_etcd_spells_them():
+    from pyetcd.api.metrics import Histogram
+    h = Histogram()
+    h.observe(0.0015)
+    h.observe(20.0)
+    samples = h.samples("x")
+    assert [s[1]["le"] for s in samples if s[0] == "x_bucket"] == [
+        "0.001", "0.002", "0.004", "0.008", "0.016", "0.032", "0.064", "0.128", "0.256", "0.512",
+        "1.024", "2.048", "4.096", "8.192", "+Inf"]
+    assert [s[2] for s in samples if s[0] == "x_bucket"] == [0] + [1] * 13 + [2]
+    assert samples[-1] == ("x_count", None, 2)
+
+
+@pytest.mark.parametrize("path, clean", [
+    ("/health", "/health"), ("//health", "/health"), ("/./health", "/health"), ("/a/../health", "/health"),
+    ("/metrics/", "/metrics/"), ("/..", "/"), ("", "/"), ("/a//b/", "/a/b/"),
+])
+def test_clean_path_as_servemux(path, clean):
+    from pyetcd.api.metrics_http import clean_path
+    assert clean_path(path) == clean
