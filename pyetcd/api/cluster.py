@@ -141,8 +141,15 @@ class ClusterService(Service, rpc_grpc.ClusterServicer):
         leader = s.membership.members.get(s.leader_id)
         if leader is None or not leader.client_urls:
             raise errors.ErrNoLeader
-        target = leader.client_urls[0].split("://", 1)[-1]
-        async with grpc.aio.insecure_channel(target) as ch:
+        url = leader.client_urls[0]
+        target = url.split("://", 1)[-1]
+        if url.startswith("https://"):  # our client cert and trusted CA, as etcd's own clients
+            from pyetcd.transport.tls import TLSInfo, dial
+
+            ch = await dial(target, getattr(s, "client_tls", None) or TLSInfo())
+        else:
+            ch = grpc.aio.insecure_channel(target)
+        async with ch:
             try:
                 return await rpc_grpc.ClusterStub(ch).MemberPromote(request, timeout=s.request_timeout)
             except grpc.aio.AioRpcError as e:

@@ -5,7 +5,6 @@ import asyncio
 import os
 import signal
 import sys
-from urllib.parse import urlsplit
 
 from pyetcd import ETCD_VERSION, __version__
 
@@ -13,25 +12,12 @@ from . import config
 from .log import Logger
 
 
-def _bind_addresses(urls: list[str]) -> list[str]:
-    out = []
-    for u in urls:
-        p = urlsplit(u)
-        if p.scheme not in ("http", "https"):
-            raise config.ConfigError(f"unsupported client URL scheme {p.scheme!r} (pyetcd serves http only)")
-        if p.scheme == "https":
-            raise config.ConfigError("TLS client URLs are not implemented yet")
-        host = p.hostname or "localhost"
-        if ":" in host:
-            host = f"[{host}]"
-        out.append(f"{host}:{p.port}")
-    return out
-
-
-async def serve(cfg, lg: Logger) -> int:
+async def serve(cfg, lg: Logger, tls=None) -> int:
+    """tls: (peer TLSInfo, client TLSInfo, client listeners) from tlsconfig (main() makes them)."""
     import grpc
 
     from pyetcd.api.cluster import ClusterService
+    from pyetcd.transport.tls import TLSError
     from pyetcd.api.kv import KVService
     from pyetcd.api.maintenance import MaintenanceService
     from pyetcd.api.lease import LeaseService
@@ -43,6 +29,9 @@ async def serve(cfg, lg: Logger) -> int:
     from .member import DataDirError, EtcdServer
 
     server = EtcdServer(cfg, lg)
+    if tls is None:
+        tls = _tls_setup(cfg, lg)
+    server.peer_tls, server.client_tls, listeners = tls
     server.stop_event = asyncio.Event()
     try:
         await server.open()
@@ -87,11 +76,21 @@ async def serve(cfg, lg: Logger) -> int:
     loopback = LocalClient(server, watch_store, lease_service)  # etcd's v3client to itself
     v3election_grpc.add_ElectionServicer_to_server(ElectionService(server, loopback), g)
     v3lock_grpc.add_LockServicer_to_server(LockService(server, loopback), g)
+    client_tls = server.client_tls
     try:
-        for addr in _bind_addresses(cfg.listen_client_urls):
-            g.add_insecure_port(addr)
-    except RuntimeError as e:
-        lg.fatal("failed to listen on client URLs", error=str(e), urls=cfg.listen_client_urls)
+        creds = None
+        if not client_tls.empty():  # as etcd's serveClients, even when no URL is https
+            lg.info("starting with client TLS", **{"tls-info": str(client_tls), "cipher-suites": []})
+            if any(secure for _, secure in listeners):
+                creds = client_tls.server_credentials()
+        for addr, secure in listeners:
+            if secure:
+                g.add_secure_port(addr, creds)
+            else:
+                g.add_insecure_port(addr)
+    except (RuntimeError, TLSError) as e:
+        lg.fatal("listener failed" if isinstance(e, TLSError) else "failed to listen on client URLs",
+                 error=str(e), **({} if isinstance(e, TLSError) else {"urls": cfg.listen_client_urls}))
         await server.stop()
         return 1
     await g.start()
@@ -108,8 +107,11 @@ async def serve(cfg, lg: Logger) -> int:
             await watch_store.stop()
             await server.stop()
             return 1
-    lg.info("serving client traffic insecurely; this is strongly discouraged!",
-            address=",".join(cfg.listen_client_urls))
+    for addr, secure in listeners:
+        if secure:
+            lg.info("serving client traffic securely", address=addr)
+        else:
+            lg.info("serving client traffic insecurely; this is strongly discouraged!", address=addr)
     lg.info("ready to serve client requests", name=cfg.name, **{"local-member-id": f"{server.member_id:x}"})
 
     stop = server.stop_event
@@ -148,19 +150,33 @@ def main(argv: list[str] | None = None) -> None:
     lg.info("Running: ", args=[sys.argv[0], *argv])
     if not cfg.is_set("data-dir"):
         lg.warn("'data-dir' was empty; using default", **{"data-dir": cfg.data_dir})
-    try:
-        bind = _bind_addresses(cfg.listen_client_urls)
-    except config.ConfigError as e:
-        lg.fatal("failed to verify flags", error=str(e))
-        raise SystemExit(1)
+    tls = _tls_setup(cfg, lg)
+    bind = [addr for addr, _ in tls[2]]
+    # gRPC's own log lines (e.g. every refused TLS handshake at INFO) would break the JSON log.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     lg.info("starting a pyetcd server", **{
         "etcd-version": ETCD_VERSION, "pyetcd-version": __version__, "name": cfg.name,
         "data-dir": cfg.data_dir, "listen-client-urls": cfg.listen_client_urls,
         "advertise-client-urls": cfg.advertise_client_urls, "bind": bind, "pid": os.getpid()})
     if os.environ.get("PYETCD_UVLOOP", "1") != "0":  # uvloop: ~15% less CPU per request
         import uvloop
-        raise SystemExit(uvloop.run(serve(cfg, lg)))
-    raise SystemExit(asyncio.run(serve(cfg, lg)))
+        raise SystemExit(uvloop.run(serve(cfg, lg, tls)))
+    raise SystemExit(asyncio.run(serve(cfg, lg, tls)))
+
+
+def _tls_setup(cfg, lg: Logger):
+    """Peer and client TLS and the client listeners, checked in etcd's order (tlsconfig.py); a
+    refusal ends the start with etcd's lines and exit status 1."""
+    from . import tlsconfig
+
+    try:
+        peer = tlsconfig.peer_tls(cfg, lg)
+        client = tlsconfig.client_tls(cfg, lg)
+        return peer, client, tlsconfig.client_listeners(cfg, client, lg)
+    except tlsconfig.StartError as e:
+        lg.warn("failed to start etcd", error=str(e))
+        lg.fatal("discovery failed", error=str(e))
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ class EtcdServer:
         if not others:
             raise DataDirError("--initial-cluster-state=existing needs the other members in --initial-cluster")
         try:
-            cluster_id, infos = await fetch_cluster_info(others)
+            cluster_id, infos = await fetch_cluster_info(others, tls=getattr(self, "peer_tls", None))
         except Exception as e:
             raise DataDirError(f"cannot fetch cluster info from peer urls {others}: {e}") from e
         mine = set(cfg.initial_advertise_peer_urls)
@@ -271,7 +271,9 @@ class EtcdServer:
             members_provider=self._members_info, lease_renew=self._lease_renew_local,
             lease_ttl=self._lease_ttl_local,
             is_removed=lambda mid: mid in self.membership.removed, on_removed=self._removed_by_peers,
-            snapshot_dir=os.path.join(self.cfg.member_dir, "snap"))
+            snapshot_dir=os.path.join(self.cfg.member_dir, "snap"),
+            tls=getattr(self, "peer_tls", None),  # set by main.py (tlsconfig.peer_tls)
+            check_client_san=not self.cfg.values.get("experimental-peer-skip-client-san-verification", False))
         await self.transport.start(self.cfg.listen_peer_urls)
         self.raft.transport = self.transport
         peers = {m.id: m.peer_urls for m in self.membership.members.values()}

@@ -21,6 +21,7 @@ Members are named ``m0``, ``m1``... (replacements get the next free number). Eve
 ``--initial-advertise-peer-urls``. With ``proxy=True`` each member's advertised peer URL is a
 :class:`pyetcd.robustness.proxy.ProxyNet` proxy in front of its real peer port (as etcd's
 robustness tests do), and ``cluster.net`` controls partitions, delays and blackholes.
+``peer_scheme="https"`` makes every peer URL https (pass the --peer-* TLS flags in extra_args).
 Processes are built on :mod:`pyetcd.testing.procs`; only 127.0.0.1 is used.
 """
 from __future__ import annotations
@@ -44,8 +45,10 @@ DEFAULT_ARGS = ["--heartbeat-interval", "50", "--election-timeout", "500",
 
 class Cluster:
     def __init__(self, kind: str, base_dir: str, size: int = 3, proxy: bool = True,
-                 token: str | None = None, extra_args: list[str] | None = None) -> None:
+                 token: str | None = None, extra_args: list[str] | None = None,
+                 peer_scheme: str = "http") -> None:
         self.kind = kind
+        self.peer_scheme = peer_scheme  # "https": peer TLS (extra_args give the --peer-* flags)
         self.base_dir = os.path.abspath(base_dir)
         self.size = size
         self.token = token or f"pyetcd-test-{os.getpid()}-{time.monotonic_ns() % 10**9}"
@@ -70,7 +73,7 @@ class Cluster:
             adv_port = self.net.add(name, peer_port)
         else:
             adv_port = peer_port
-        self.peer_urls[name] = f"http://{_LOOPBACK}:{adv_port}"
+        self.peer_urls[name] = f"{self.peer_scheme}://{_LOOPBACK}:{adv_port}"
         data_dir = os.path.join(self.base_dir, f"{self.kind}-{name}.etcd")
         self.members[name] = procs.Member(self.kind, name, data_dir, client_port, peer_port, [],
                                           os.path.join(self.base_dir, f"{self.kind}-{name}.log"))
@@ -82,7 +85,7 @@ class Cluster:
         initial = ",".join(f"{n}={u}" for n, u in self.peer_urls.items())
         return ["--name", name, "--data-dir", m.data_dir,
                 "--listen-client-urls", curl, "--advertise-client-urls", curl,
-                "--listen-peer-urls", f"http://{_LOOPBACK}:{m.peer_port}",
+                "--listen-peer-urls", f"{self.peer_scheme}://{_LOOPBACK}:{m.peer_port}",
                 "--initial-advertise-peer-urls", self.peer_urls[name],
                 "--initial-cluster", initial, "--initial-cluster-state", state,
                 "--initial-cluster-token", self.token, *self.extra_args]

@@ -49,14 +49,18 @@ SERVER_OPTIONS = [
 
 
 def url_to_target(url: str) -> str:
-    """'http://127.0.0.1:2380' -> '127.0.0.1:2380'. Only plain http peer URLs are served so far."""
+    """'http://127.0.0.1:2380' -> '127.0.0.1:2380' (http and https peer URLs)."""
     u = urlsplit(url)
-    if u.scheme not in ("http", ""):
-        raise ValueError(f"unsupported peer URL scheme {u.scheme!r} in {url!r} (TLS is not built yet)")
+    if u.scheme not in ("http", "https", ""):
+        raise ValueError(f"unsupported peer URL scheme {u.scheme!r} in {url!r}")
     if not u.hostname or u.port is None:
         raise ValueError(f"peer URL {url!r} needs a host and a port")
     host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
     return f"{host}:{u.port}"
+
+
+def is_tls_url(url: str) -> bool:
+    return url.startswith("https://")
 
 
 def id_hex(x: int) -> str:

@@ -9,7 +9,7 @@ import grpc
 
 from pyetcd._pb.peerpb import peer_pb2, peer_pb2_grpc
 
-from ._common import CHANNEL_OPTIONS, rpc_code, rpc_details, url_to_target
+from ._common import CHANNEL_OPTIONS, is_tls_url, rpc_code, rpc_details, url_to_target
 
 
 class ClusterInfoError(Exception):
@@ -22,11 +22,12 @@ class ClusterInfoError(Exception):
 
 
 async def fetch_cluster_info(peer_urls: list[str], cluster_token: str | None = None, *,
-                             timeout: float = 2.0, local_id: int = 0
+                             timeout: float = 2.0, local_id: int = 0, tls=None
                              ) -> tuple[int, list[tuple[int, str, list[str], list[str], bool]]]:
     """Ask the peers in turn; return (cluster_id, [(member_id, name, peer_urls, client_urls,
     is_learner)]) from the first that answers. Raises ClusterInfoError if none does. A peer that
-    refuses (e.g. cluster token mismatch) counts as not answering, as in etcd."""
+    refuses (e.g. cluster token mismatch) counts as not answering, as in etcd. ``tls``: the
+    member's peer TLSInfo, used for https peer URLs (see tls.py)."""
     errors: dict[str, str] = {}
     md = (("x-server-from", f"{local_id:016x}"),)
     for url in peer_urls:
@@ -35,7 +36,11 @@ async def fetch_cluster_info(peer_urls: list[str], cluster_token: str | None = N
         except ValueError as e:
             errors[url] = str(e)
             continue
-        channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        try:
+            channel = await _channel(url, target, tls, timeout)
+        except (OSError, ValueError) as e:
+            errors[url] = str(e)
+            continue
         try:
             stub = peer_pb2_grpc.PeerStub(channel)
             resp = await stub.ClusterInfo(peer_pb2.ClusterInfoRequest(cluster_token=cluster_token or ""),
@@ -49,3 +54,14 @@ async def fetch_cluster_info(peer_urls: list[str], cluster_token: str | None = N
                    for m in resp.members]
         return resp.cluster_id, members
     raise ClusterInfoError(errors)
+
+
+async def _channel(url: str, target: str, tls, timeout: float) -> grpc.aio.Channel:
+    if not is_tls_url(url):
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    from .tls import TLSError, TLSInfo, dial
+
+    try:
+        return await dial(target, tls or TLSInfo(), timeout, CHANNEL_OPTIONS)
+    except TLSError as e:
+        raise ValueError(str(e)) from None

@@ -16,7 +16,7 @@ import grpc
 
 from pyetcd._pb.peerpb import peer_pb2, peer_pb2_grpc
 
-from ._common import CHANNEL_OPTIONS, id_hex, metadata, rpc_code, rpc_details, url_to_target
+from ._common import id_hex, metadata, rpc_code, rpc_details, url_to_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .transport import Transport
@@ -54,6 +54,7 @@ class Peer:
         self._closed = False
         self._channel: grpc.aio.Channel | None = None
         self._channel_target: str | None = None
+        self._channel_key: tuple | None = None  # (url, pinned cert): what _channel dials and trusts
         self._reconnect = False  # update_peer asked for a new connection
         self._call = None
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"peer-{id_hex(peer_id)}")
@@ -77,7 +78,7 @@ class Peer:
         self.urls = list(urls)
         self._targets = targets
         self._url_idx = 0
-        if self._channel_target not in targets:
+        if self._channel_key is None or self._channel_key[0] not in urls:
             self._reconnect = True
             if self._call is not None:
                 self._call.cancel()
@@ -85,11 +86,13 @@ class Peer:
 
     def channel(self) -> grpc.aio.Channel:
         """The peer's (shared) channel for the raft stream and small unary calls."""
-        target = self._targets[self._url_idx % len(self._targets)]
-        if self._channel is None or self._channel_target != target:
+        url = self._url()
+        key = (url, self.t.pinned(url))
+        if self._channel is None or self._channel_key != key:
             old = self._channel
-            self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-            self._channel_target = target
+            self._channel = self.t.channel(url)
+            self._channel_target = url_to_target(url)
+            self._channel_key = key
             if old is not None:
                 # Let in-flight unary calls (lease forwards) on the old connection finish.
                 self.t._spawn(old.close(grace=self.t.dial_timeout))
@@ -97,8 +100,10 @@ class Peer:
 
     def snapshot_channel(self) -> grpc.aio.Channel:
         """A new channel (own TCP connection) for one snapshot transfer; the caller closes it."""
-        target = self._targets[self._url_idx % len(self._targets)]
-        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        return self.t.channel(self._url())
+
+    def _url(self) -> str:
+        return self.urls[self._url_idx % len(self.urls)]
 
     async def close(self) -> None:
         self._closed = True
@@ -157,6 +162,7 @@ class Peer:
         while not self._closed:
             call = None
             try:
+                await t.prepare_dial(self._url(), refresh=self.down)
                 stub = peer_pb2_grpc.PeerStub(self.channel())
                 call = stub.Stream(metadata=metadata(t.cluster_id, t.local_id, self.id),
                                    wait_for_ready=False)

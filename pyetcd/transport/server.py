@@ -4,6 +4,9 @@ Identity checks follow etcd's rafthttp handlers (checkClusterCompatibilityFromHe
 X-Raft-To check): another cluster id or another addressee is refused with FAILED_PRECONDITION,
 a sender this member does not know with NOT_FOUND, a sender known to be removed with
 PERMISSION_DENIED. Each refusal is logged, since it usually means a misconfigured member.
+Over TLS, a peer whose client certificate does not name the address it connects from is refused
+with UNAUTHENTICATED and logged as etcd logs it ("rejected connection"): etcd's checkSAN, which
+etcd runs on the connection, is run here on each call.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ class PeerService(peer_pb2_grpc.PeerServicer):
     async def _check(self, context, *, need_to: bool = True, need_known: bool = True) -> int:
         """Return the sender's member id, or abort the call."""
         t = self.t
+        await self._check_san(context)
         md = parse_metadata(context.invocation_metadata())
         from_id = md.get(MD_FROM)
         if from_id is None:
@@ -57,6 +61,32 @@ class PeerService(peer_pb2_grpc.PeerServicer):
             await self._refuse(context, grpc.StatusCode.NOT_FOUND, from_id,
                                f"pyetcd: sender {id_hex(from_id)} is not a known peer")
         return from_id
+
+    async def _check_san(self, context) -> None:
+        t = self.t
+        if t.tls is None or not t.check_client_san:
+            return
+        auth = context.auth_context()
+        if auth.get("transport_security_type") != [b"ssl"]:
+            return
+        ips = [v.decode() for v in auth.get("peer_ip", ())]
+        dns = [v.decode() for v in auth.get("peer_dns", ())]
+        if not ips and not dns:
+            return
+        addr = context.peer()  # "ipv4:127.0.0.1:50102" / "ipv6:[::1]:50102"
+        host = addr.split(":", 1)[-1].rsplit(":", 1)[0].strip("[]")
+        from .tls import check_cert_san
+
+        err = await check_cert_san(host, ips, dns)
+        if err is None:
+            return
+        key = ("san", addr.rsplit(":", 1)[0])
+        now = time.monotonic()
+        if now - self._refusal_logged.get(key, float("-inf")) >= 1.0:
+            self._refusal_logged[key] = now
+            t.logger.warn("rejected connection", **{"remote-addr": addr.split(":", 1)[-1], "server-name": "",
+                                                    "ip-addresses": ips, "dns-names": dns, "error": err})
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"pyetcd: {err}")
 
     async def _refuse(self, context, code, from_id: int, message: str):
         # Log each kind of refusal per sender at most once a second: a misconfigured peer
@@ -94,6 +124,7 @@ class PeerService(peer_pb2_grpc.PeerServicer):
 
     async def ClusterInfo(self, request, context):
         t = self.t
+        await self._check_san(context)
         md = parse_metadata(context.invocation_metadata())
         cid = md.get(MD_CLUSTER_ID)
         # A joining member does not know the cluster id yet; one that sends it must match.

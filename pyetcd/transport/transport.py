@@ -11,7 +11,8 @@ import grpc
 from pyetcd._pb.peerpb import peer_pb2, peer_pb2_grpc
 from pyetcd.errors import EtcdError, ErrNoLeader, ErrTimeout
 
-from ._common import SERVER_OPTIONS, StdLogger, id_hex, metadata, rpc_code, rpc_details, url_to_target
+from ._common import (CHANNEL_OPTIONS, SERVER_OPTIONS, StdLogger, id_hex, is_tls_url, metadata, rpc_code,
+                      rpc_details, url_to_target)
 from .peer import Peer
 from .server import PeerService
 from .snapshot import send_snapshot
@@ -50,6 +51,8 @@ class Transport:
         backoff_max: float = 1.0,
         dial_timeout: float = 2.0,
         unreachable_interval: float = 0.1,
+        tls=None,
+        check_client_san: bool = True,
     ):
         self.local_id = local_id
         # Settable later (a member joining an existing cluster learns it from its peers).
@@ -75,6 +78,15 @@ class Transport:
         self.backoff_max = backoff_max
         self.dial_timeout = dial_timeout
         self.unreachable_interval = unreachable_interval
+        # Peer TLS (pyetcd.transport.tls.TLSInfo, or None): serves https listen URLs and dials
+        # https peer URLs. check_client_san: refuse a peer whose client certificate does not name
+        # the address it connects from (etcd's checkSAN; off with
+        # --experimental-peer-skip-client-san-verification).
+        self.tls = tls
+        self.check_client_san = check_client_san
+        self._pins: dict[str, bytes] = {}       # target -> pinned cert of a self-signed peer
+        self._pin_names: dict[str, str] = {}    # target -> a name the pinned cert holds
+        self._creds: dict[tuple, object] = {}
 
         self.peers: dict[int, Peer] = {}
         self.received_msgs = 0      # counters, for metrics and tests
@@ -93,13 +105,20 @@ class Transport:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         peer_pb2_grpc.add_PeerServicer_to_server(PeerService(self), server)
         bound = []
+        creds = None
         for url in listen_peer_urls:
             target = url_to_target(url)
             host = target.rsplit(":", 1)[0]
-            port = server.add_insecure_port(target)
+            if is_tls_url(url):
+                if self.tls is None or self.tls.empty():
+                    raise ValueError(f"cannot listen on TLS for {target}: KeyFile and CertFile are not presented")
+                creds = creds or self.tls.server_credentials()
+                port = server.add_secure_port(target, creds)
+            else:
+                port = server.add_insecure_port(target)
             if port == 0:
                 raise OSError(f"pyetcd: cannot listen on peer URL {url}")
-            bound.append(f"http://{host}:{port}")
+            bound.append(f"{'https' if is_tls_url(url) else 'http'}://{host}:{port}")
         await server.start()
         self._server = server
         self.listen_urls = bound
@@ -145,6 +164,51 @@ class Transport:
         if p is not None:
             self._spawn(p.close())
             self.logger.info("removed remote peer", remote_peer_id=id_hex(peer_id))
+
+    # ---- dialing -------------------------------------------------------------------------
+
+    def channel(self, url: str) -> grpc.aio.Channel:
+        """A channel to a peer URL: TLS for https (see tls.py), plain for http."""
+        target = url_to_target(url)
+        if not is_tls_url(url):
+            return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        from .tls import TLSInfo
+
+        info = self.tls or TLSInfo()
+        pin = self._pins.get(target) if info.self_cert else None
+        key = (target, pin)
+        creds = self._creds.get(key)
+        if creds is None:
+            creds = self._creds[key] = info.channel_credentials(pinned=pin)
+        options = list(CHANNEL_OPTIONS)
+        if pin is not None and target in self._pin_names:
+            options.append(("grpc.ssl_target_name_override", self._pin_names[target]))
+        return grpc.aio.secure_channel(target, creds, options=options)
+
+    async def prepare_dial(self, url: str, refresh: bool = False) -> None:
+        """With self-signed peer certs (--peer-auto-tls), fetch and pin the peer's certificate
+        before dialing it: etcd skips verification of such peers, grpcio cannot."""
+        if not (is_tls_url(url) and self.tls is not None and self.tls.self_cert):
+            return
+        target = url_to_target(url)
+        if target in self._pins and not refresh:
+            return
+        from .tls import pin_server_cert
+
+        host, port = target.rsplit(":", 1)
+        try:
+            pem, name = await asyncio.get_running_loop().run_in_executor(
+                self._io, pin_server_cert, host.strip("[]"), int(port), self.dial_timeout)
+        except (OSError, ValueError) as e:
+            self.logger.debug("cannot fetch the peer's certificate", url=url, error=str(e))
+            return
+        self._pins[target] = pem
+        if name:
+            self._pin_names[target] = name
+
+    def pinned(self, url: str):
+        """What a channel to url trusts now (changes when a self-signed peer is pinned again)."""
+        return self._pins.get(url_to_target(url))
 
     def active_since(self, peer_id: int) -> float | None:
         p = self.peers.get(peer_id)

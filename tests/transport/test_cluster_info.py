@@ -37,9 +37,11 @@ def test_fetch_cluster_info_errors():
                 await fetch_cluster_info([n.url], "other-token")
             assert "cluster token mismatch" in str(ei.value)
             with pytest.raises(ClusterInfoError) as ei:
-                await fetch_cluster_info([bare.url, "https://127.0.0.1:1"])
+                await fetch_cluster_info([bare.url, "https://127.0.0.1:1", "ftp://127.0.0.1:1"])
             assert "member list is not available" in ei.value.errors[bare.url]
-            assert "TLS" in ei.value.errors["https://127.0.0.1:1"]
+            # https is dialled with TLS now; nothing listens there.
+            assert ei.value.errors["https://127.0.0.1:1"].startswith("UNAVAILABLE")
+            assert "unsupported peer URL scheme 'ftp'" in ei.value.errors["ftp://127.0.0.1:1"]
         finally:
             await stop_all([n, bare])
     run(body())
