@@ -228,6 +228,57 @@ def test_health_unhealthy_after_quorum_loss(tmp_path):
         assert value(fams, "etcd_server_health_success") == 1 + ok
 
 
+def _https_health(port, ca, cert=None, key=None):
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=20, context=ctx)
+    try:
+        c.request("GET", "/health")
+        r = c.getresponse()
+        return r.status, r.read()
+    except (ssl.SSLError, ConnectionError) as e:
+        return "refused", type(e).__name__
+    finally:
+        c.close()
+
+
+def test_https_metrics_url_uses_client_tls_files(tmp_path):
+    """https metrics URLs are served with --cert-file/--key-file; --trusted-ca-file makes them
+    ask for a client certificate, as etcd's metrics listeners (built from ClientTLSInfo)."""
+    from pyetcd.testing import certs
+    if not certs.have_openssl():
+        pytest.skip("openssl not installed")
+    c = certs.make(str(tmp_path / "certs"))
+    seen = {}
+    for k in ("etcd", "pyetcd"):
+        answers = []
+        for extra in ([], ["--trusted-ca-file", c["ca"]]):
+            port = procs.free_port()
+            m = procs.member(k, str(tmp_path / f"{k}{len(answers)}"), extra_args=[
+                "--listen-metrics-urls", f"https://127.0.0.1:{port}",
+                "--cert-file", c["server"], "--key-file", c["server-key"], *extra])
+            os.makedirs(tmp_path / f"{k}{len(answers)}", exist_ok=True)
+            try:
+                m.start()
+                procs.wait_port("127.0.0.1", port, 20.0, m.proc)
+                for _ in range(100):  # until the member has elected itself
+                    if _https_health(port, c["ca"], c["client"], c["client-key"])[0] == 200:
+                        break
+                    time.sleep(0.1)
+                answers.append((_https_health(port, c["ca"]),
+                                _https_health(port, c["ca"], c["client"], c["client-key"])))
+            finally:
+                m.stop()
+        seen[k] = answers
+    ok = (200, b'{"health":"true","reason":""}')
+    assert seen["etcd"][0] == (ok, ok)
+    assert seen["etcd"][1][1] == ok and seen["etcd"][1][0][0] == "refused", seen["etcd"]
+    assert seen["pyetcd"][0] == (ok, ok)
+    assert seen["pyetcd"][1][1] == ok and seen["pyetcd"][1][0][0] == "refused", seen["pyetcd"]
+
+
 # ---- pure parts -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("v, text", [
