@@ -29,15 +29,17 @@ import threading
 _LOOPBACK = "127.0.0.1"
 _FROM_RE = re.compile(rb"\r\nX-Server-From:\s*([0-9a-fA-F]+)\r\n", re.IGNORECASE)
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_SNIFF_MAX = 8192
 
 
-def _h2_server_from(data: bytes) -> str | None:
+def _h2_server_from(data: bytes) -> tuple[bool, str | None]:
     """pyetcd's peer transport is gRPC: its HTTP/2 HEADERS blocks are HPACK-compressed, so the
-    sender's ``x-server-from`` metadata is found by decoding the header blocks in order."""
+    sender's ``x-server-from`` metadata is found by decoding the header blocks in order.
+    Returns (decided, id): decided once the first HEADERS block has been read."""
     try:
         import hpack
     except ImportError:
-        return None
+        return True, None
     pos = len(_H2_PREFACE)
     dec = hpack.Decoder()
     while pos + 9 <= len(data):
@@ -45,7 +47,7 @@ def _h2_server_from(data: bytes) -> str | None:
         ftype, flags = data[pos + 3], data[pos + 4]
         body = data[pos + 9:pos + 9 + length]
         if len(body) < length:
-            return None  # wait for more bytes
+            return False, None  # wait for more bytes
         pos += 9 + length
         if ftype != 1:  # HEADERS (CONTINUATION is not used for headers this small)
             continue
@@ -57,10 +59,26 @@ def _h2_server_from(data: bytes) -> str | None:
             for name, value in dec.decode(body):
                 if (name.decode() if isinstance(name, bytes) else name) == "x-server-from":
                     v = value.decode() if isinstance(value, bytes) else value
-                    return v.strip().lower()
+                    return True, v.strip().lower()
         except Exception:
-            return None
-    return None
+            return True, None
+        return True, None
+    return False, None
+
+
+def _identify(sniffed: bytes) -> tuple[bool, str | None]:
+    """(decided, source member id hex) from the first bytes a client sent on a connection."""
+    if len(sniffed) >= _SNIFF_MAX:
+        decided = True
+    elif sniffed.startswith(_H2_PREFACE):
+        decided, sid = _h2_server_from(sniffed)
+        return decided, ((sid.lstrip("0") or "0") if sid else None)
+    elif len(sniffed) < len(_H2_PREFACE) and _H2_PREFACE.startswith(sniffed):
+        return False, None
+    else:
+        decided = b"\r\n\r\n" in sniffed  # an HTTP/1 request's headers are complete
+    m = _FROM_RE.search(sniffed)
+    return decided or m is not None, (m.group(1).decode().lower() if m else None)
 
 
 class ProxyNet:
@@ -171,7 +189,10 @@ class ProxyNet:
         try:
             sreader, swriter = await asyncio.open_connection(_LOOPBACK, self._targets[dst])
             self._conns.add(swriter)
-            state = {"src_id": None, "sniffed": b"", "tainted": False}
+            # Until the source is known (or cannot be), the client's bytes wait in "held":
+            # dropping a new connection's preface because its sender is not yet known would
+            # make every redial during a partition fail, even between linked members.
+            state = {"src_id": None, "sniffed": b"", "decided": False, "tainted": False, "held": []}
             await asyncio.gather(self._pump(dst, state, creader, swriter, True),
                                  self._pump(dst, state, sreader, cwriter, False))
         except (OSError, asyncio.IncompleteReadError, ConnectionError):
@@ -189,27 +210,50 @@ class ProxyNet:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if inbound and state["src_id"] is None and len(state["sniffed"]) < 8192:
+                if not state["decided"]:
+                    if not inbound:
+                        # the server's side before the client's first request (HTTP/2
+                        # SETTINGS) passes: a client may wait for it before sending headers
+                        writer.write(data)
+                        await writer.drain()
+                        continue
                     state["sniffed"] += data
-                    if state["sniffed"].startswith(_H2_PREFACE):
-                        sid = _h2_server_from(state["sniffed"])
-                        state["src_id"] = sid.lstrip("0") or "0" if sid else None
-                    else:
-                        m = _FROM_RE.search(state["sniffed"])
-                        if m:
-                            state["src_id"] = m.group(1).decode().lower()
-                # Resolved on every chunk: streams often open before the ids are known.
-                src = self._id_to_name.get(state["src_id"]) if state["src_id"] else None
-                if self._blocked(src, dst):
-                    state["tainted"] = True
-                    self.dropped_bytes += len(data)
+                    state["decided"], state["src_id"] = _identify(state["sniffed"])
+                    state["held"].append(data)
+                    if not state["decided"]:
+                        continue
+                    held, state["held"] = state["held"], []
+                    for chunk in held:  # released in order, under the rules
+                        if not await self._forward(dst, state, chunk, writer):
+                            return
                     continue
-                if state["tainted"]:
-                    break  # traffic flows again but the stream has a hole: make them redial
-                lat = self._latency(src, dst)
-                if lat > 0:
-                    await asyncio.sleep(lat)
-                writer.write(data)
-                await writer.drain()
+                if not await self._forward(dst, state, data, writer):
+                    break
         finally:
             writer.close()
+
+    def _admit(self, dst: str, state: dict, data: bytes) -> float | None:
+        """The delay before data may pass, 0.0 if at once; None once the stream must close.
+        Data on a cut link is dropped (and the stream marked tainted)."""
+        # Resolved on every chunk: streams often open before the ids are known.
+        src = self._id_to_name.get(state["src_id"]) if state["src_id"] else None
+        if self._blocked(src, dst):
+            state["tainted"] = True
+            self.dropped_bytes += len(data)
+            return 0.0
+        if state["tainted"]:
+            return None  # traffic flows again but the stream has a hole: make them redial
+        return self._latency(src, dst)
+
+    async def _forward(self, dst: str, state: dict, data: bytes, writer: asyncio.StreamWriter) -> bool:
+        """Pass data on unless the rules cut this link; False once the stream must close."""
+        lat = self._admit(dst, state, data)
+        if lat is None:
+            return False
+        if state["tainted"]:
+            return True
+        if lat > 0:
+            await asyncio.sleep(lat)
+        writer.write(data)
+        await writer.drain()
+        return True
