@@ -184,9 +184,17 @@ class ServerMetrics:
         self.health_success = 0
         self.health_failures = 0
         self.wal_fsync = Histogram()
+        self.backend_commit = Histogram()
         wal = getattr(server, "wal", None)
         if wal is not None and wal.fsync_observer is None:
             wal.fsync_observer = self.wal_fsync.observe
+        self._watch_backend()
+        server.restore_hooks.append(lambda _kv: self._watch_backend())  # a snapshot brings a new backend
+
+    def _watch_backend(self) -> None:
+        be = self.server.backend
+        if be is not None and hasattr(type(be), "commit_observer"):
+            be.commit_observer = self.backend_commit.observe
 
     def render(self) -> bytes:
         e = Exposition()
@@ -241,6 +249,10 @@ class ServerMetrics:
         e.add("etcd_debugging_mvcc_current_revision", "gauge", "The current revision of store.", float(kv.rev))
         e.add("etcd_debugging_mvcc_compact_revision", "gauge", "The revision of the last compaction in store.",
               float(kv.compact_rev))
+        if getattr(be, "commit_observer", None) == self.backend_commit.observe:
+            e.add("etcd_disk_backend_commit_duration_seconds", "histogram",
+                  "The latency distributions of commit called by backend.",
+                  samples=self.backend_commit.samples("etcd_disk_backend_commit_duration_seconds"))
         wal = getattr(s, "wal", None)
         if wal is not None:
             e.add("etcd_disk_wal_write_bytes_total", "gauge", "Total number of bytes written in WAL.",

@@ -50,6 +50,8 @@ def _quote(name: str) -> str:
 class Backend:
     """Buckets in one SQLite file, written through a batch transaction."""
 
+    commit_observer = None  # callable(seconds) told how long each batch commit took (metrics)
+
     def __init__(self, path: str, *, batch_interval: float = 0.1, batch_limit: int = 10000,
                  buckets: tuple[str, ...] = BUCKETS, wal_autocheckpoint: int = 10000):
         parent = os.path.dirname(os.path.abspath(path))
@@ -156,10 +158,13 @@ class Backend:
             self._unsafe_commit()
 
     def _unsafe_commit(self, reopen: bool = True) -> None:
+        t0 = time.perf_counter()
         self._unsafe_flush_all()
         if self._in_txn:
             self._cur.execute("COMMIT")
             self._in_txn = False
+            if self.commit_observer is not None:
+                self.commit_observer(time.perf_counter() - t0)
         self._pending = 0
         if reopen:
             self._cur.execute("BEGIN")

@@ -30,6 +30,7 @@ REQUIRED = {
     "etcd_debugging_mvcc_compact_revision": "gauge", "etcd_server_quota_backend_bytes": "gauge",
     "etcd_server_id": "gauge", "etcd_server_version": "gauge", "etcd_cluster_version": "gauge",
     "etcd_disk_wal_write_bytes_total": "gauge", "etcd_disk_wal_fsync_duration_seconds": "histogram",
+    "etcd_disk_backend_commit_duration_seconds": "histogram",
     "os_fd_used": "gauge", "os_fd_limit": "gauge",
 }
 
@@ -143,8 +144,12 @@ def test_metrics_url_endpoints_match_etcd(tmp_path):
             assert applied >= 6 and value(fams, "etcd_server_proposals_committed_total") >= applied, k
             assert value(fams, "etcd_server_proposals_pending") == 0, k
             assert value(fams, "etcd_server_proposals_failed_total") == 0, k
-            assert fams["etcd_disk_wal_fsync_duration_seconds"]["samples"][
-                "etcd_disk_wal_fsync_duration_seconds_count"] > 0, k
+            for hist in ("etcd_disk_wal_fsync_duration_seconds", "etcd_disk_backend_commit_duration_seconds"):
+                samples = fams[hist]["samples"]
+                assert samples[hist + "_count"] > 0, (k, hist)
+                assert samples[hist + '_bucket{le="+Inf"}'] == samples[hist + "_count"], (k, hist)
+                assert [b for b in samples if b.startswith(hist + "_bucket")] == [
+                    b for b in e_fams[hist]["samples"] if b.startswith(hist + "_bucket")], (k, hist)
             (sid,) = fams["etcd_server_id"]["samples"]
             assert sid.startswith('etcd_server_id{server_id="'), sid
         # Same store, same history: the same store gauges; both saw 3 /health GETs succeed.
