@@ -150,10 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     lg.info("Running: ", args=[sys.argv[0], *argv])
     if not cfg.is_set("data-dir"):
         lg.warn("'data-dir' was empty; using default", **{"data-dir": cfg.data_dir})
+    # gRPC's own log lines (e.g. every refused TLS handshake, at INFO) would break the JSON log;
+    # gRPC reads this once, when it is first imported (tlsconfig imports it).
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     tls = _tls_setup(cfg, lg)
     bind = [addr for addr, _ in tls[2]]
-    # gRPC's own log lines (e.g. every refused TLS handshake at INFO) would break the JSON log.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     lg.info("starting a pyetcd server", **{
         "etcd-version": ETCD_VERSION, "pyetcd-version": __version__, "name": cfg.name,
         "data-dir": cfg.data_dir, "listen-client-urls": cfg.listen_client_urls,
