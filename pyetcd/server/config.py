@@ -210,8 +210,9 @@ def _convert(name: str, text: str, source: str):
     kind = FLAGS[name][0]
     try:
         return _PARSERS[kind](text)
-    except ValueError:
-        raise FlagError(f'invalid value "{text}" for {source}: parse error') from None
+    except ValueError as e:  # URL lists say why, as etcd's types.NewURLs; Go's flag says "parse error"
+        detail = str(e) if kind == "urls" and str(e) else "parse error"
+        raise FlagError(f'invalid value "{text}" for {source}: {detail}') from None
 
 
 def parse(argv: list[str], environ: dict | None = None) -> Config:

@@ -178,8 +178,12 @@ def _start_fails(kind, tmp_path, url):
 def test_bad_metrics_urls_refused_as_etcd(tmp_path):
     port = procs.free_port()
     for url, code, text in [
-        ("ftp://127.0.0.1:1", 2, 'invalid value "ftp://127.0.0.1:1" for flag -listen-metrics-urls'),
-        ("http://127.0.0.1:1/path", 2, 'invalid value "http://127.0.0.1:1/path" for flag -listen-metrics-urls'),
+        ("ftp://127.0.0.1:1", 2, 'invalid value "ftp://127.0.0.1:1" for flag -listen-metrics-urls: '
+         "URL scheme must be http, https, unix, or unixs: ftp://127.0.0.1:1\n"),
+        ("http://127.0.0.1:1/path", 2, 'invalid value "http://127.0.0.1:1/path" for flag -listen-metrics-urls: '
+         "URL must not contain a path: http://127.0.0.1:1/path\n"),
+        ("http://127.0.0.1", 2, 'invalid value "http://127.0.0.1" for flag -listen-metrics-urls: '
+         'URL address does not have the form "host:port": http://127.0.0.1\n'),
         (f"https://127.0.0.1:{port}", 1,
          f"cannot listen on TLS for 127.0.0.1:{port}: KeyFile and CertFile are not presented"),
     ]:
