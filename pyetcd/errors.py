@@ -77,6 +77,10 @@ ErrPermissionNotGranted = _e(_C.FAILED_PRECONDITION, "etcdserver: permission is 
 ErrAuthNotEnabled = _e(_C.FAILED_PRECONDITION, "etcdserver: authentication is not enabled")
 ErrInvalidAuthToken = _e(_C.UNAUTHENTICATED, "etcdserver: invalid auth token")
 ErrInvalidAuthMgmt = _e(_C.INVALID_ARGUMENT, "etcdserver: invalid auth management")
+ErrAuthOldRevision = _e(_C.INVALID_ARGUMENT, "etcdserver: revision of auth store is old")
+ErrPermissionNotGiven = _e(_C.INVALID_ARGUMENT, "etcdserver: permission not given")
+# auth.ErrNoPasswordUser has no gRPC mapping in etcd 3.5.1: clients see it as UNKNOWN
+ErrNoPasswordUser = _e(_C.UNKNOWN, "auth: authentication failed, password was given for no password user")
 
 ErrNoLeader = _e(_C.UNAVAILABLE, "etcdserver: no leader")
 ErrNotLeader = _e(_C.FAILED_PRECONDITION, "etcdserver: not leader")

@@ -96,7 +96,13 @@ class _StreamState:
         self.progress.pop(wid, None)
 
 
+# etcd 3.5.1 puts the Go text of rpctypes.ErrGRPCPermissionDenied (a gRPC status) in cancel_reason
+DENIED_REASON = "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
+
+
 class WatchService(Service, rpc_grpc.WatchServicer):
+    auth_guard = None  # api.auth_guard.AuthGuard: checks each create request, as etcd's isWatchPermitted
+
     def __init__(self, server, store):
         super().__init__(server)
         self.store = store
@@ -110,7 +116,7 @@ class WatchService(Service, rpc_grpc.WatchServicer):
     async def Watch(self, request_iterator, context):
         ws = WatchStream(self.store)
         st = _StreamState(ws)
-        recv = asyncio.get_running_loop().create_task(self._recv_loop(request_iterator, st))
+        recv = asyncio.get_running_loop().create_task(self._recv_loop(request_iterator, st, context))
         ticker = None
         interval = float(getattr(self.server.cfg, "experimental_watch_progress_notify_interval", 0) or 0)
         if interval > 0:
@@ -163,12 +169,19 @@ class WatchService(Service, rpc_grpc.WatchServicer):
                 wr.events.extend(r.events)
         return wr
 
-    async def _recv_loop(self, request_iterator, st: _StreamState) -> None:
+    async def _recv_loop(self, request_iterator, st: _StreamState, context=None) -> None:
         try:
             async for req in request_iterator:
                 which = req.WhichOneof("request_union")
                 if which == "create_request":
-                    self._create(req.create_request, st)
+                    c = req.create_request
+                    if self.auth_guard is not None and not await self.auth_guard.watch_permitted(context, c):
+                        wr = rpc.WatchResponse(watch_id=c.watch_id, created=True, canceled=True,
+                                               cancel_reason=DENIED_REASON)
+                        self._header(wr.header, self.store.rev)
+                        st.ws.put_control(wr)
+                        continue
+                    self._create(c, st)
                 elif which == "cancel_request":
                     wid = req.cancel_request.watch_id
                     if st.ws.cancel(wid):

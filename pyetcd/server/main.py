@@ -21,7 +21,7 @@ async def serve(cfg, lg: Logger, tls=None) -> int:
     from pyetcd.api.kv import KVService
     from pyetcd.api.maintenance import MaintenanceService
     from pyetcd.api.lease import LeaseService
-    from pyetcd.api.pending import AuthService
+    from pyetcd.api.auth import AuthService
     from pyetcd.api.watch import WatchService
     from pyetcd.watch import WatchableStore
     from pyetcd.pb import rpc_grpc
@@ -62,20 +62,28 @@ async def serve(cfg, lg: Logger, tls=None) -> int:
     server.restore_hooks.append(watch_store.restore)
     watch_store.start()
     g = grpc.aio.server(options=options)
-    rpc_grpc.add_KVServicer_to_server(KVService(server), g)
-    rpc_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), g)
-    rpc_grpc.add_ClusterServicer_to_server(ClusterService(server), g)
-    rpc_grpc.add_WatchServicer_to_server(WatchService(server, watch_store), g)
-    lease_service = LeaseService(server)
-    rpc_grpc.add_LeaseServicer_to_server(lease_service, g)
-    rpc_grpc.add_AuthServicer_to_server(AuthService(server), g)
+    from pyetcd.api.auth_guard import AuthGuard
     from pyetcd.api.concurrency import LocalClient
     from pyetcd.api.election import ElectionService
     from pyetcd.api.lock import LockService
     from pyetcd.pb import v3election_grpc, v3lock_grpc
+    kv_service, maint_service = KVService(server), MaintenanceService(server)
+    cluster_service, watch_service = ClusterService(server), WatchService(server, watch_store)
+    lease_service, auth_service = LeaseService(server), AuthService(server)
     loopback = LocalClient(server, watch_store, lease_service)  # etcd's v3client to itself
-    v3election_grpc.add_ElectionServicer_to_server(ElectionService(server, loopback), g)
-    v3lock_grpc.add_LockServicer_to_server(LockService(server, loopback), g)
+    election_service, lock_service = ElectionService(server, loopback), LockService(server, loopback)
+    guard = AuthGuard(server)  # tokens and permission checks (wraps the methods in place)
+    guard.install(kv=kv_service, lease=lease_service, maintenance=maint_service, cluster=cluster_service,
+                  auth=auth_service, election=election_service, lock=lock_service, max_txn_ops=cfg.max_txn_ops)
+    watch_service.auth_guard = guard
+    rpc_grpc.add_KVServicer_to_server(kv_service, g)
+    rpc_grpc.add_MaintenanceServicer_to_server(maint_service, g)
+    rpc_grpc.add_ClusterServicer_to_server(cluster_service, g)
+    rpc_grpc.add_WatchServicer_to_server(watch_service, g)
+    rpc_grpc.add_LeaseServicer_to_server(lease_service, g)
+    rpc_grpc.add_AuthServicer_to_server(auth_service, g)
+    v3election_grpc.add_ElectionServicer_to_server(election_service, g)
+    v3lock_grpc.add_LockServicer_to_server(lock_service, g)
     client_tls = server.client_tls
     try:
         creds = None

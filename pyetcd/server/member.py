@@ -17,6 +17,8 @@ import time
 from pyetcd import errors
 from pyetcd.pb import raft_internal, raftpb
 
+from pyetcd.auth.context import stamp_header
+
 from . import ids
 from .apply.kv import KVApplier
 from .membership import MemberInfo, Membership
@@ -107,7 +109,17 @@ class EtcdServer:
                                  on_put=self.lease_applier.attach_put,
                                  on_delete=self.lease_applier.detach_delete)
         self.membership = Membership(self.backend)
+        self._open_auth()
         self.applied_index = self.backend.consistent_index
+
+    def _open_auth(self) -> None:
+        from pyetcd.auth.apply import AuthApplier
+        from pyetcd.auth.store import AuthStore
+        cfg = self.cfg
+        old = getattr(self, "auth", None)  # tokens survive a snapshot install, as etcd's Recover
+        self.auth = AuthStore(self.backend, bcrypt_cost=cfg.bcrypt_cost, token_ttl=cfg.auth_token_ttl,
+                              token_type=cfg.auth_token, logger=self.lg, tokens=old.tokens if old else None)
+        self.auth_applier = AuthApplier(self.auth, self.lessor)
 
     def _db_path(self) -> str:
         return os.path.join(self.cfg.member_dir, "snap", "db")
@@ -368,6 +380,7 @@ class EtcdServer:
             raise errors.ErrStopped
         rid = self._next_id()
         req.header.ID = rid
+        stamp_header(req.header, self.auth)  # who asks (etcd: AuthInfoFromCtx)
         data = req.SerializeToString()
         if len(data) > self.cfg.max_request_bytes:
             raise errors.ErrRequestTooLarge
@@ -462,6 +475,9 @@ class EtcdServer:
 
     def _apply_request(self, r):
         which = r.WhichOneof("request")
+        handled, resp = self.auth_applier.apply(r, which, self.applied_index + 1)  # etcd's authApplierV3
+        if handled:
+            return resp
         a = self.applier
         if which == "put":
             resp, events = a.put(r.put)
