@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pyetcd.pb import raft_internal, rpc_grpc
+from pyetcd.server.alarms import refuse_over_quota
 from pyetcd.server.apply import check
 
 from .base import Service, unary
@@ -17,6 +18,8 @@ class KVService(Service, rpc_grpc.KVServicer):
 
     @unary
     async def Put(self, request, context):
+        if not self.server.quota.available(request):  # etcd checks the quota first, then the request
+            await refuse_over_quota(self.server)
         check.check_put(request)
         return await self.server.propose(raft_internal.InternalRaftRequest(put=request))
 
@@ -27,6 +30,8 @@ class KVService(Service, rpc_grpc.KVServicer):
 
     @unary
     async def Txn(self, request, context):
+        if not self.server.quota.available(request):  # read-only txns too, as etcd's quotaKVServer
+            await refuse_over_quota(self.server)
         check.check_txn(request, self.server.cfg.max_txn_ops)
         if check.is_txn_readonly(request):
             if not check.is_txn_serializable(request):

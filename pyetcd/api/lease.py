@@ -71,6 +71,9 @@ class LeaseService(Service, rpc_grpc.LeaseServicer):
 
     @unary
     async def LeaseGrant(self, request, context):
+        if not self.server.quota.available(request):
+            from pyetcd.server.alarms import refuse_over_quota
+            await refuse_over_quota(self.server)
         req = rpc.LeaseGrantRequest()
         req.CopyFrom(request)
         if req.ID == 0:

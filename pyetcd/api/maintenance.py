@@ -1,13 +1,20 @@
-"""etcdserverpb.Maintenance: Status, HashKV, Alarm (get), Defragment, MoveLeader."""
+"""etcdserverpb.Maintenance: Status, Hash, HashKV, Alarm, Defragment, MoveLeader, Snapshot."""
 from __future__ import annotations
 
 import asyncio
 import time
 
+import grpc
+
 from pyetcd import ETCD_VERSION, errors
-from pyetcd.pb import rpc, rpc_grpc
+from pyetcd.pb import raft_internal, rpc, rpc_grpc
+from pyetcd.server.alarms import ACTIVATE, DEACTIVATE, GET
+from pyetcd.storage.backend import CONSISTENT_INDEX_KEY, META
 
 from .base import Service, unary, unimplemented_methods
+
+# etcd 3.5.1's DefaultIgnores for Maintenance.Hash: only meta/consistent_index (not meta/term).
+HASH_IGNORES = frozenset({(META, CONSISTENT_INDEX_KEY)})
 
 ErrTimeoutLeaderTransfer = errors.EtcdError(errors.ErrTimeout.code,
                                             "etcdserver: request timed out, leader transfer took too long")
@@ -23,7 +30,15 @@ class MaintenanceService(Service, rpc_grpc.MaintenanceServicer):
             raftAppliedIndex=s.applied_index, isLearner=s.is_learner)
         if s.leader_id == 0:
             resp.errors.append(errors.ErrNoLeader.message.removeprefix("etcdserver: "))
+        resp.errors.extend(s.alarms.status_errors())  # "memberID:<decimal> alarm:NOSPACE "
         return resp
+
+    @unary
+    async def Hash(self, request, context):
+        """etcd's backend hash: crc32c over every bucket's name, keys and values. pyetcd's
+        members, members_removed and lease buckets hold other bytes than etcd's, so the value
+        differs from etcd's for the same data; members of one pyetcd cluster agree."""
+        return rpc.HashResponse(hash=self.server.backend.hash(ignores=HASH_IGNORES))
 
     @unary
     async def HashKV(self, request, context):
@@ -34,9 +49,12 @@ class MaintenanceService(Service, rpc_grpc.MaintenanceServicer):
 
     @unary
     async def Alarm(self, request, context):
-        if request.action != rpc.AlarmRequest.GET:
-            raise errors.unimplemented("activating or deactivating alarms")
-        return rpc.AlarmResponse()  # no alarm is ever raised yet (no quota enforcement)
+        # etcd 3.5.1 sends every action through the log, GET included.
+        if request.action not in (GET, ACTIVATE, DEACTIVATE):
+            # etcd 3.5.1 applies it as nothing and then dereferences a nil response (a panic).
+            raise errors.EtcdError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"pyetcd: unknown alarm action {request.action}")
+        return await self.server.propose(raft_internal.InternalRaftRequest(alarm=request))
 
     @unary
     async def Defragment(self, request, context):
@@ -117,4 +135,4 @@ def _sqlite_to_bolt(sqlite_path: str, bolt_path: str) -> int:
 
 SNAPSHOT_CHUNK = 32 * 1024  # etcd's snapshotSendBufferSize
 
-unimplemented_methods(MaintenanceService, ["Hash", "Downgrade"], "Maintenance")
+unimplemented_methods(MaintenanceService, ["Downgrade"], "Maintenance")

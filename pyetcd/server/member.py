@@ -15,11 +15,12 @@ import os
 import time
 
 from pyetcd import errors
-from pyetcd.pb import raft_internal, raftpb
+from pyetcd.pb import raft_internal, raftpb, rpc
 
 from pyetcd.auth.context import stamp_header
 
 from . import ids
+from .alarms import AlarmState, new_backend_quota, raise_nospace_then
 from .apply.kv import KVApplier
 from .membership import MemberInfo, Membership
 from .raft_node import RaftNode, restore_storage
@@ -109,6 +110,9 @@ class EtcdServer:
                                  on_put=self.lease_applier.attach_put,
                                  on_delete=self.lease_applier.detach_delete)
         self.membership = Membership(self.backend)
+        self.alarms = AlarmState(self.backend, self.lg)
+        be = self.backend
+        self.quota = new_backend_quota(cfg.quota_backend_bytes, lambda: be.size(flush=False), self.lg)
         self._open_auth()
         self.applied_index = self.backend.consistent_index
 
@@ -440,7 +444,12 @@ class EtcdServer:
                 try:
                     result = self._apply_request(r)
                 except errors.EtcdError as err:
-                    self._resolve(r.header.ID, err=err)
+                    rid = r.header.ID
+                    # etcd: the first over-quota apply raises NOSPACE before its client hears.
+                    if not (err is errors.ErrNoSpace and not self.alarms.active(rpc.NOSPACE) and
+                            raise_nospace_then(self, self.cfg.quota_backend_bytes, self.lg,
+                                               lambda e=err: self._resolve(rid, err=e))):
+                        self._resolve(rid, err=err)
                 else:
                     self._resolve(r.header.ID, result)
         finally:
@@ -478,6 +487,15 @@ class EtcdServer:
         handled, resp = self.auth_applier.apply(r, which, self.applied_index + 1)  # etcd's authApplierV3
         if handled:
             return resp
+        if which == "alarm":
+            return self.alarms.apply(r.alarm)
+        over_quota = self.alarms.before_apply(which, r, self.quota)
+        resp = self._apply_v3(r, which)
+        if over_quota:  # applied all the same (etcd's quotaApplierV3)
+            raise errors.ErrNoSpace
+        return resp
+
+    def _apply_v3(self, r, which):
         a = self.applier
         if which == "put":
             resp, events = a.put(r.put)

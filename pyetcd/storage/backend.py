@@ -328,19 +328,22 @@ class Backend:
 
     # -- maintenance --------------------------------------------------------------------
 
-    def hash(self, ignore_consistent_index: bool = True) -> int:
+    def hash(self, ignore_consistent_index: bool = True, ignores=None) -> int:
         """crc32c over every bucket (names in byte order; each name, then its keys and values in
         key order), as etcd's backend Hash. By default the meta keys consistent_index and term
-        are left out (etcd's DefaultIgnores), since members may differ there legitimately."""
+        are left out, since members may differ there legitimately. ``ignores``, a set of
+        (bucket, key), replaces that choice (etcd 3.5.1's DefaultIgnores: consistent_index only)."""
         import crc32c
 
+        if ignores is None:
+            ignores = {(META, CONSISTENT_INDEX_KEY), (META, TERM_KEY)} if ignore_consistent_index else ()
         with self._lock:
             self._unsafe_flush_all()
             h = 0
             for name in sorted(self._sql, key=str.encode):
                 h = crc32c.crc32c(name.encode(), h)
                 for k, v in self.range(name):
-                    if ignore_consistent_index and name == META and k in (CONSISTENT_INDEX_KEY, TERM_KEY):
+                    if (name, k) in ignores:
                         continue
                     h = crc32c.crc32c(k + v, h)
             return h
@@ -348,10 +351,12 @@ class Backend:
     def _pragma(self, name: str) -> int:
         return self._cur.execute(f"PRAGMA {name}").fetchone()[0]
 
-    def size(self) -> int:
-        """Bytes allocated by the database file (pages * page size)."""
+    def size(self, flush: bool = True) -> int:
+        """Bytes allocated by the database file (pages * page size), free pages included, as
+        bbolt's Size(). flush=False leaves the write buffer out (cheap; the quota check uses it)."""
         with self._lock:
-            self._unsafe_flush_all()
+            if flush:
+                self._unsafe_flush_all()
             return self._pragma("page_count") * self._pragma("page_size")
 
     def size_in_use(self) -> int:

@@ -12,6 +12,7 @@ from pyetcd.lease import Lessor
 from pyetcd.pb import raft_internal, rpc
 from pyetcd.server.apply.kv import KVApplier
 from pyetcd.server.apply.lease import LeaseApplier
+from pyetcd.server.alarms import BackendQuota
 from pyetcd.storage.backend import Backend
 from pyetcd.storage.mvcc import KVStore
 
@@ -54,6 +55,7 @@ class FakeServer:
         hook_kv_applier(self.applier, self.la)
         self.cfg = Cfg()
         self.lg = Log()
+        self.quota = BackendQuota(None, lambda: 0)  # no quota (--quota-backend-bytes -1)
         self.proposed = []
 
     async def propose(self, r):
