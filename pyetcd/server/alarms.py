@@ -26,8 +26,8 @@ etcd (server/etcdserver/quota.go, apply.go, api/v3alarm/alarms.go, api/v3rpc/quo
 
 Backend size: etcd compares bbolt's ``Size()``, the file's size including free pages, which only
 a defragmentation gives back. pyetcd's equivalent is SQLite's page_count * page_size
-(``Backend.size``; free pages included, VACUUM gives them back), read without flushing the
-write buffer (like bbolt's size, which moves at batch commits).
+(``Backend.size``; free pages included, VACUUM gives them back). The quota reads it once per
+batch commit (``Backend.committed_size``), as bbolt's size moves only at batch commits.
 """
 from __future__ import annotations
 

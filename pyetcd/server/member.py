@@ -111,8 +111,7 @@ class EtcdServer:
                                  on_delete=self.lease_applier.detach_delete)
         self.membership = Membership(self.backend)
         self.alarms = AlarmState(self.backend, self.lg)
-        be = self.backend
-        self.quota = new_backend_quota(cfg.quota_backend_bytes, lambda: be.size(flush=False), self.lg)
+        self.quota = new_backend_quota(cfg.quota_backend_bytes, self.backend.committed_size, self.lg)
         self._open_auth()
         self.applied_index = self.backend.consistent_index
 

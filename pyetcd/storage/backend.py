@@ -73,6 +73,7 @@ class Backend:
         self._pending = 0
         self._txn_start = 0.0
         self._closed = False
+        self._committed_size: int | None = None  # committed_size()'s cache; None after a commit
         self._sql: dict[str, tuple[str, ...]] = {}
         self._wbuf: dict[str, dict] = {}
         for b in buckets:
@@ -166,6 +167,7 @@ class Backend:
             if self.commit_observer is not None:
                 self.commit_observer(time.perf_counter() - t0)
         self._pending = 0
+        self._committed_size = None
         if reopen:
             self._cur.execute("BEGIN")
             self._in_txn = True
@@ -351,13 +353,21 @@ class Backend:
     def _pragma(self, name: str) -> int:
         return self._cur.execute(f"PRAGMA {name}").fetchone()[0]
 
-    def size(self, flush: bool = True) -> int:
+    def size(self) -> int:
         """Bytes allocated by the database file (pages * page size), free pages included, as
-        bbolt's Size(). flush=False leaves the write buffer out (cheap; the quota check uses it)."""
+        bbolt's Size()."""
         with self._lock:
-            if flush:
-                self._unsafe_flush_all()
+            self._unsafe_flush_all()
             return self._pragma("page_count") * self._pragma("page_size")
+
+    def committed_size(self) -> int:
+        """size() as it was at about the last commit, read once per batch: cheap enough to ask
+        on every request (the quota check). bbolt's Size() also moves only at commits."""
+        s = self._committed_size
+        if s is None:
+            with self._lock:
+                s = self._committed_size = self._pragma("page_count") * self._pragma("page_size")
+        return s
 
     def size_in_use(self) -> int:
         """Bytes of the database in use (allocated minus free pages)."""
@@ -373,6 +383,7 @@ class Backend:
                 self._cur.execute("VACUUM")
                 self._cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
+                self._committed_size = None
                 self._cur.execute("BEGIN")
                 self._in_txn = True
 

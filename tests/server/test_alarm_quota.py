@@ -429,3 +429,24 @@ def test_alarm_state_persists_and_selects_appliers(tmp_path):
     assert again.before_apply("put", raft_internal.InternalRaftRequest(put=put), q) is True
     assert again.before_apply("delete_range", raft_internal.InternalRaftRequest(), q) is False
     be.close()
+
+
+def test_committed_size_moves_at_commits(tmp_path):
+    """The quota's view of the backend size: read once per batch commit (bbolt's Size() moves at
+    commits too), given back by a defragmentation."""
+    be = Backend(str(tmp_path / "db"))
+    try:
+        empty = be.committed_size()
+        assert empty == be.size()
+        be.put_many("key", [(b"%08d" % i, b"x" * 4000) for i in range(200)])
+        assert be.committed_size() == empty  # not committed yet
+        be.force_commit()
+        full = be.committed_size()
+        assert full == be.size() and full > empty + 200 * 4000
+        be.delete_range("key", b"", b"\xff")
+        be.force_commit()
+        assert be.committed_size() == full  # free pages still count, as in bbolt
+        be.defrag()
+        assert be.committed_size() == be.size() < full
+    finally:
+        be.close()
