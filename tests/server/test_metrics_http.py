@@ -237,6 +237,39 @@ def test_health_unhealthy_after_quorum_loss(tmp_path):
         assert value(fams, "etcd_server_health_success") == 1 + ok
 
 
+def test_health_alarm_and_exclude_as_etcd(tmp_path):
+    """An active NOSPACE alarm makes /health 503 `ALARM NOSPACE` unless `?exclude=NOSPACE`
+    (exact, case-sensitive names; repeatable); etcd 3.5.1 ignores `?serializable=true`."""
+    ports = {k: procs.free_port() for k in ("etcd", "pyetcd")}
+    members = {k: procs.member(k, str(tmp_path), extra_args=[
+        "--listen-metrics-urls", f"http://127.0.0.1:{p}", "--quota-backend-bytes", "200000"])
+        for k, p in ports.items()}
+    try:
+        for m in members.values():
+            m.start()
+        seen = {}
+        for k, port in ports.items():
+            m = members[k]
+            procs.wait_port("127.0.0.1", port, 20.0, m.proc)
+            for i in range(40):
+                r = procs.etcdctl(m.endpoint, "put", f"k{i}", "x" * 50000)
+                if r.returncode:
+                    assert "etcdserver: mvcc: database space exceeded" in r.stderr, r.stderr
+                    break
+            else:
+                pytest.fail(f"{k}: no NOSPACE after 40 puts of 50 kB")
+            seen[k] = [request(port, p)[::2] for p in (
+                "/health", "/health?exclude=NOSPACE", "/health?exclude=CORRUPT", "/health?exclude=nospace",
+                "/health?exclude=CORRUPT&exclude=NOSPACE", "/health?exclude=&exclude=NOSPACE",
+                "/health?serializable=true")]
+        assert seen["pyetcd"] == seen["etcd"]
+        assert seen["etcd"][0] == (503, b'{"health":"false","reason":"ALARM NOSPACE"}\n')
+        assert seen["etcd"][1] == (200, b'{"health":"true","reason":""}')
+    finally:
+        for m in members.values():
+            m.stop()
+
+
 def _https_health(port, ca, cert=None, key=None):
     import ssl
     ctx = ssl.create_default_context(cafile=ca)
