@@ -295,12 +295,64 @@ def tabwrite(text: str, tabwidth: int = 8, padding: int = 1) -> str:
 
 # --- olekukonko/tablewriter (as etcdctl configures it: right-aligned cells) -----------------
 
+_TABLE_MAX_WIDTH = 30      # tablewriter's MAX_ROW_WIDTH: wider cells are wrapped at spaces
+_WRAP_PENALTY = 100000     # tablewriter's defaultPenalty
+
+
+def _wrap_words(words: list[str], lim: int) -> list[list[str]]:
+    """tablewriter's WrapWords: minimum raggedness (sum of squared slack, a penalty for lines
+    over the limit), words joined by one space."""
+    n = len(words)
+    length = [[0] * n for _ in range(n)]
+    for i in range(n):
+        length[i][i] = len(words[i])
+        for j in range(i + 1, n):
+            length[i][j] = length[i][j - 1] + 1 + len(words[j])
+    nbrk, cost = [0] * n, [2 ** 31 - 1] * n
+    for i in range(n - 1, -1, -1):
+        if length[i][n - 1] <= lim:
+            cost[i], nbrk[i] = 0, n
+            continue
+        for j in range(i + 1, n):
+            d = lim - length[i][j - 1]
+            c = d * d + cost[j] + (_WRAP_PENALTY if length[i][j - 1] > lim else 0)
+            if c < cost[i]:
+                cost[i], nbrk[i] = c, j
+    lines, i = [], 0
+    while i < n:
+        lines.append(words[i:nbrk[i]])
+        i = nbrk[i]
+    return lines
+
+
+def _cell_lines(s: str) -> tuple[list[str], int]:
+    """tablewriter's parseDimension with auto-wrap on: the lines of a cell and its width. A
+    line wider than 30 is wrapped at spaces (a word wider than the limit raises the limit);
+    the width is then at least 30, however narrow the wrapped lines."""
+    raw = s.split("\n")
+    width = min(max(len(x) for x in raw), _TABLE_MAX_WIDTH)
+    out, new_width = [], width
+    for i, para in enumerate(raw):
+        words = para.split(" ")
+        lim = max([width] + [len(w) for w in words])
+        if i > 0:
+            out.append(" ")
+        for line in _wrap_words(words, lim):
+            out.append(" ".join(line))
+            new_width = max(new_width, len(out[-1]))
+    return out, new_width
+
+
 def render_table(header: list[str], rows: list[list[str]]) -> str:
     hdr = [h.upper() for h in header]
     widths = [len(h) for h in hdr]
+    cells = []
     for r in rows:
+        cells.append([])
         for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c))
+            lines_, w = _cell_lines(c)
+            cells[-1].append(lines_)
+            widths[i] = max(widths[i], w)
     sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def center(s, w):
@@ -309,7 +361,9 @@ def render_table(header: list[str], rows: list[list[str]]) -> str:
         return " " * left + s + " " * (gap - left)
 
     lines = [sep, "|" + "|".join(" " + center(h, w) + " " for h, w in zip(hdr, widths)) + "|", sep]
-    for r in rows:
-        lines.append("|" + "|".join(" " + c.rjust(w) + " " for c, w in zip(r, widths)) + "|")
+    for r in cells:
+        for k in range(max(len(c) for c in r)):
+            lines.append("|" + "|".join(" " + (c[k] if k < len(c) else "").rjust(w) + " "
+                                        for c, w in zip(r, widths)) + "|")
     lines.append(sep)
     return "\n".join(lines) + "\n"

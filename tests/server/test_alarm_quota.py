@@ -450,3 +450,38 @@ def test_committed_size_moves_at_commits(tmp_path):
         assert be.committed_size() == be.size() < full
     finally:
         be.close()
+
+
+@need_etcd
+def test_etcdctl_and_pyetcdctl_print_alarms_alike(tmp_path):
+    """Both tools against one pyetcd member with two alarms: alarm list in every format, and
+    endpoint status, whose table wraps the long errors cell as etcdctl's tablewriter does."""
+    import re
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with procs.start_member("pyetcd", str(tmp_path), extra_args=["--quota-backend-bytes", "1024"]) as m:
+        c = Client(m)
+        try:
+            assert c.err(c.kv.Put, rpc.PutRequest(key=b"a", value=b"1"))[0] == "RESOURCE_EXHAUSTED"
+            c.mt.Alarm(_alarm_req(rpc.AlarmRequest.ACTIVATE, c.mid, rpc.CORRUPT), timeout=10)
+            for args in [["alarm", "list"]] + [["alarm", "list", "-w", f] for f in ("json", "fields", "table", "protobuf")] + \
+                        [["endpoint", "status", "-w", f] for f in ("simple", "table", "json", "fields")]:
+                a = subprocess.run([procs.etcdctl_bin(), "--endpoints", m.endpoint, *args], capture_output=True,
+                                   env={**env, "ETCDCTL_API": "3"}, timeout=30)
+                b = subprocess.run([sys.executable, "-m", "pyetcd.cli", "--endpoints", m.endpoint, *args],
+                                   capture_output=True, env=env, timeout=30)
+                # the alarm GET of each `alarm list` is a log entry: raft index/revision move
+                norm = lambda out: re.sub(rb"(\d+)(?= \|\s*$)|\"raft_\w+\":\d+|\"Raft\w+\" : \d+|\"revision\":\d+|\"Revision\" : \d+",  # noqa: E731
+                                          b"N", out, flags=re.M)
+                if "status" in args and "table" in args:
+                    norm = lambda out: re.sub(rb"\|\s+\d+ \|\s+\d+ \|\s+\d+ \|", b"|N|N|N|", out)  # noqa: E731
+                assert (a.returncode, norm(a.stdout)) == (b.returncode, norm(b.stdout)), (args, a.stdout, b.stdout, b.stderr)
+                if "table" in args and "status" in args:
+                    # the errors cell "memberID:<id> alarm:NOSPACE , memberID:<id> alarm:CORRUPT "
+                    # in four lines, at spaces, the column 30 wide
+                    assert b"alarm:NOSPACE" in b.stdout and b.stdout.count(b"\n") == 8
+        finally:
+            c.close()
