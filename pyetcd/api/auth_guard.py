@@ -9,6 +9,7 @@ auth.context.REQUEST_AUTH for the rest of the request, and runs its check.
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import grpc
 
@@ -58,12 +59,18 @@ class AuthGuard:
         return ai
 
     # ---- checks --------------------------------------------------------------------------
-    def _range(self, req, ai) -> None:
-        self.server.auth.check_range(ai, req.key, req.range_end)
+    async def _range(self, req, ai) -> None:
+        st = self.server.auth
+        if st.enabled and not req.serializable:
+            await self.server.linearizable_read()  # etcd checks after the read index, on current grants
+        st.check_range(ai, req.key, req.range_end)
 
-    def _txn(self, req, ai) -> None:
+    async def _txn(self, req, ai) -> None:
         if check.is_txn_readonly(req):  # writes are checked when applied
-            self.server.auth.check_txn(ai, req)
+            st = self.server.auth
+            if st.enabled and not check.is_txn_serializable(req):
+                await self.server.linearizable_read()
+            st.check_txn(ai, req)
 
     def _admin(self, req, ai) -> None:
         self.server.auth.check_admin(ai)
@@ -77,7 +84,8 @@ class AuthGuard:
             raise raw_auth_error(e) from None
 
     # ---- wrapping ------------------------------------------------------------------------
-    def wrap_unary(self, svc, name: str, validate=None, chk=None, raw: bool = False) -> None:
+    def wrap_unary(self, svc, name: str, validate=None, chk=None, raw: bool = False,
+                   recheck=None) -> None:
         """`validate` is the request check etcd makes before looking at the token: a request it
         rejects goes straight to the handler, which answers with that error."""
         orig = getattr(svc, name)
@@ -92,12 +100,25 @@ class AuthGuard:
             try:
                 ai = await (guard._enter_raw(context) if raw else guard._enter(context))
                 if chk is not None:
-                    chk(request, ai)
+                    r = chk(request, ai)
+                    if inspect.isawaitable(r):
+                        await r
             except errors.EtcdError as e:
                 if raw:
                     e = raw_auth_error(e)
                 await context.abort(e.code, e.message)
-            return await orig(request, context)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as e:  # never take the server down on a request
+                guard.server.lg.error("auth check failed", method=name, error=repr(e))
+                await context.abort(grpc.StatusCode.INTERNAL, f"pyetcd: internal error: {e!r}")
+            resp = await orig(request, context)
+            if recheck is not None and ai is not None and ai.revision != guard.server.auth.revision \
+                    and recheck(request):
+                # etcd's doSerialize: the auth store changed while the read was served
+                e = errors.ErrAuthOldRevision
+                await context.abort(e.code, e.message)
+            return resp
 
         handler.__name__ = name
         setattr(svc, name, handler)
@@ -136,10 +157,11 @@ class AuthGuard:
     def install(self, kv=None, lease=None, maintenance=None, cluster=None, auth=None,
                 election=None, lock=None, max_txn_ops: int = 128) -> None:
         if kv is not None:
-            self.wrap_unary(kv, "Range", check.check_range, self._range)
+            self.wrap_unary(kv, "Range", check.check_range, self._range, recheck=lambda r: True)
             self.wrap_unary(kv, "Put", check.check_put)
             self.wrap_unary(kv, "DeleteRange", check.check_delete)
-            self.wrap_unary(kv, "Txn", lambda r: check.check_txn(r, max_txn_ops), self._txn)
+            self.wrap_unary(kv, "Txn", lambda r: check.check_txn(r, max_txn_ops), self._txn,
+                            recheck=check.is_txn_readonly)
             self.wrap_unary(kv, "Compact")
         if lease is not None:
             for n in ("LeaseGrant", "LeaseRevoke"):

@@ -32,6 +32,7 @@ from contextlib import aclosing
 import grpc
 
 from pyetcd import errors
+from pyetcd.auth.context import client_identity
 from pyetcd.pb import kv as mvccpb
 from pyetcd.pb import raft_internal, rpc
 from pyetcd.server.apply import check
@@ -105,12 +106,18 @@ class LocalClient:
         check.check_txn(req, s.cfg.max_txn_ops)
         if check.is_txn_readonly(req):
             await s.linearizable_read()
+            applies, ai = client_identity()  # the caller's read permission, as etcd's Txn
+            if applies:
+                s.auth.check_txn(ai, req)
             return self._header(s.read_txn(req))
         return self._header(await s.propose(raft_internal.InternalRaftRequest(txn=req)))
 
     async def get(self, req: rpc.RangeRequest) -> rpc.RangeResponse:
         check.check_range(req)
         await self.server.linearizable_read()
+        applies, ai = client_identity()  # the caller's read permission, as etcd's Range
+        if applies:
+            self.server.auth.check_range(ai, req.key, req.range_end)
         return self._header(self.server.applier.range(req))
 
     async def delete(self, key: bytes) -> rpc.DeleteRangeResponse:

@@ -24,3 +24,12 @@ def stamp_header(header, store) -> None:
     elif ai is not None:
         header.username = ai.username
         header.auth_revision = ai.revision
+
+
+def client_identity():
+    """(False, None) outside a client request (checks do not apply); else (True, its AuthInfo
+    or None)."""
+    ai = REQUEST_AUTH.get()
+    if ai is INTERNAL:
+        return False, None
+    return True, ai

@@ -342,3 +342,38 @@ def test_auth_is_replicated_on_a_three_member_cluster(tmp_path):
         finally:
             for x in cs.values():
                 x.close()
+
+
+def test_lock_and_election_respect_permissions_as_real_etcd(both):
+    """Lock and Election act as their caller (etcd's v3client carries the caller's token)."""
+    from pyetcd.pb import v3election, v3election_grpc, v3lock, v3lock_grpc
+
+    etcd, py = both
+    outs = []
+    for m in (etcd, py):
+        c = Client(m)
+        try:
+            _setup_alice(c)
+            lock = v3lock_grpc.LockStub(c.ch)
+            elect = v3election_grpc.ElectionStub(c.ch)
+            lid = c.stubs["lease"].LeaseGrant(A.LeaseGrantRequest(TTL=60), timeout=10,
+                                              metadata=[("token", c.tokens["root"])]).ID
+            out = []
+            for fn, req, token in [
+                (lock.Lock, v3lock.LockRequest(name=b"b/lock", lease=lid), "alice"),
+                (lock.Lock, v3lock.LockRequest(name=b"a/lock", lease=lid), None),
+                (lock.Lock, v3lock.LockRequest(name=b"a/lock", lease=lid), "alice"),
+                (elect.Leader, v3election.LeaderRequest(name=b"b/e"), "alice"),
+                (elect.Campaign, v3election.CampaignRequest(name=b"b/e", lease=lid, value=b"x"), "alice"),
+            ]:
+                md = [("token", c.tokens[token])] if token else None
+                try:
+                    resp = fn(req, timeout=10, metadata=md)
+                    out.append(("ok", type(resp).__name__))
+                except grpc.RpcError as e:
+                    out.append(("error", e.code(), e.details()))
+            outs.append(out)
+        finally:
+            c.close()
+    assert outs[1] == outs[0], outs
+    assert [o[0] for o in outs[0]] == ["error", "error", "ok", "error", "error"], outs[0]
