@@ -276,14 +276,22 @@ def _until(fn, timeout=20.0, what=""):
 
 
 def test_cluster_every_member_sees_the_alarm(tmp_path):
+    """Three pyetcd members: the alarm is applied on each (a member that was down gets it with
+    the leader's snapshot), each refuses puts, one disarm clears it everywhere."""
     from pyetcd.testing.cluster import Cluster
 
     with Cluster("pyetcd", str(tmp_path), size=3, proxy=False,
-                 extra_args=["--quota-backend-bytes", str(QUOTA)]) as cl:
+                 extra_args=["--quota-backend-bytes", str(QUOTA), "--snapshot-count", "40",
+                             "--experimental-snapshot-catchup-entries", "5"]) as cl:
         names = cl.running()
         cs = {n: Client(cl.members[n]) for n in names}
         try:
-            w = cs[names[0]]
+            leader = cl.leader()
+            # a member down while the quota fills catches up from the leader's snapshot (the log
+            # is compacted at --snapshot-count 40): the alarm comes with the backend
+            lagger = next(n for n in names if n != leader)
+            cl.stop_member(lagger)
+            w = cs[leader]
             for i in range(1000):
                 ok, got = w.call(w.kv.Put, rpc.PutRequest(key=b"k%04d" % i, value=VALUE))
                 if not ok:
@@ -291,6 +299,13 @@ def test_cluster_every_member_sees_the_alarm(tmp_path):
                     break
             else:
                 raise AssertionError("the quota never filled")
+            w.alarms()  # applied on the leader: a GET goes through the log
+            for _ in range(50):  # a snapshot is taken after the alarm entry (every 40 entries)
+                w.call(w.kv.DeleteRange, rpc.DeleteRangeRequest(key=b"none"))
+            cl.restart(lagger)
+            log = cl.members[lagger].log_path
+            _until(lambda: "installed a snapshot" in open(log).read(), what=f"{lagger} to install a snapshot")
+            ids = {c.mid for c in cs.values()}
 
             def raised_everywhere():
                 """Every member lists the same alarms (a GET goes through the log) and reports
@@ -306,7 +321,6 @@ def test_cluster_every_member_sees_the_alarm(tmp_path):
                     return None
                 return got
             listed = _until(raised_everywhere, what="the same alarms on every member, in Status too")
-            ids = {c.mid for c in cs.values()}
             assert {a.alarm for a in listed} == {rpc.NOSPACE} and {a.memberID for a in listed} <= ids
             for n, c in cs.items():  # applied on each member: capped everywhere
                 assert c.err(c.kv.Put, rpc.PutRequest(key=b"x", value=b"y")) == ("RESOURCE_EXHAUSTED", NOSPACE_MSG), n
