@@ -52,7 +52,7 @@ class AuthService(Service, rpc_grpc.AuthServicer):
     async def Authenticate(self, request, context):
         st = self.server.auth
         if st.token_type not in ("simple", ""):
-            raise errors.unimplemented(f"--auth-token {st.token_type} (only simple tokens are implemented)")
+            raise errors.unimplemented(f"--auth-token {st.token_type}")  # only simple tokens are built
         await self.server.linearizable_read()
         loop = asyncio.get_running_loop()
         while True:

@@ -15,6 +15,7 @@ import grpc
 
 from pyetcd import errors
 from pyetcd.auth.context import REQUEST_AUTH
+from pyetcd.auth.store import AuthInfo
 from pyetcd.auth.tokens import SimpleTokens
 from pyetcd.server.apply import check
 
@@ -37,7 +38,7 @@ class AuthGuard:
         member does not know (after waiting until it has applied the index the token names)."""
         token = _token(context)
         if token is None:
-            return None
+            return self._info_from_tls(context)
         st = self.server.auth
         index = SimpleTokens.index_of(token)
         if index is None:
@@ -52,6 +53,22 @@ class AuthGuard:
         if ai is None:
             raise errors.ErrInvalidAuthToken
         return ai
+
+    def _info_from_tls(self, context):
+        """etcd's AuthInfoFromTLS, with --client-cert-auth: the common name of the client's
+        verified certificate is the user (not for requests relayed by the gRPC gateway)."""
+        if not getattr(self.server.cfg, "client_cert_auth", False):
+            return None
+        try:
+            cn = (context.auth_context() or {}).get("x509_common_name")
+        except Exception:  # not a TLS connection
+            return None
+        if not cn:
+            return None
+        if any(k == "grpcgateway-accept" for k, _ in (context.invocation_metadata() or ())):
+            return None
+        name = cn[0].decode("utf-8", "replace") if isinstance(cn[0], bytes) else str(cn[0])
+        return AuthInfo(name, self.server.auth.revision)
 
     async def _enter(self, context):
         ai = await self.auth_info(context)

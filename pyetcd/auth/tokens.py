@@ -22,6 +22,7 @@ class SimpleTokens:
         self.now = now
         self.enabled = False
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (user name, deadline)
+        self._sweep_at = 1024
 
     @staticmethod
     def gen_prefix() -> str:
@@ -45,7 +46,11 @@ class SimpleTokens:
     def assign(self, prefix: str, index: int, user: str) -> str:
         token = f"{prefix}.{index}"
         if self.enabled:
-            self._tokens[token] = (user, self.now() + self.ttl)
+            now = self.now()
+            if len(self._tokens) >= self._sweep_at:  # drop expired tokens nobody used again
+                self._tokens = {t: v for t, v in self._tokens.items() if v[1] > now}
+                self._sweep_at = max(1024, 2 * len(self._tokens))
+            self._tokens[token] = (user, now + self.ttl)
         return token
 
     def user_of(self, token: str) -> str | None:

@@ -77,3 +77,16 @@ def test_store_writes_etcds_buckets_and_counts_revisions(tmp_path):
         assert be.get("auth", b"authEnabled") == b"\x00" and st.revision == 8
     finally:
         be.close()
+
+
+def test_expired_tokens_are_swept_when_many_were_assigned():
+    now = [0.0]
+    t = SimpleTokens(ttl=10, now=lambda: now[0])
+    t.enable()
+    for i in range(1000):
+        t.assign("p" * 16, i, "u")
+    now[0] = 11
+    live = t.assign("q" * 16, 5000, "u")
+    for i in range(30):
+        t.assign("r" * 16, 6000 + i, "u")
+    assert len(t._tokens) <= 31 and t.user_of(live) == "u"

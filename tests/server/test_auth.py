@@ -377,3 +377,52 @@ def test_lock_and_election_respect_permissions_as_real_etcd(both):
             c.close()
     assert outs[1] == outs[0], outs
     assert [o[0] for o in outs[0]] == ["error", "error", "ok", "error", "error"], outs[0]
+
+
+def test_client_certificate_common_name_is_the_user_as_real_etcd(tmp_path):
+    """With --client-cert-auth, a request without a token acts as the CN of the client's
+    verified certificate (the test client's CN is "client")."""
+    from pyetcd.testing import certs
+
+    if not certs.have_openssl():
+        pytest.skip("openssl not installed")
+    c = certs.make(str(tmp_path / "certs"))
+    tls = ["--cert-file", c["server"], "--key-file", c["server-key"], "--trusted-ca-file", c["ca"],
+           "--client-cert-auth"]
+    creds = grpc.ssl_channel_credentials(root_certificates=open(c["ca"], "rb").read(),
+                                         private_key=open(c["client-key"], "rb").read(),
+                                         certificate_chain=open(c["client"], "rb").read())
+    outs = []
+    for kind in ("etcd", "pyetcd"):
+        m = procs.member(kind, str(tmp_path), extra_args=tls)
+        https = f"https://127.0.0.1:{m.client_port}"
+        args = list(m.args)
+        args[args.index("--listen-client-urls") + 1] = https
+        args[args.index("--advertise-client-urls") + 1] = https
+        m.args = args
+        try:
+            m.start()
+            cl = Client(m)
+            cl.ch.close()
+            cl.ch = grpc.secure_channel(m.endpoint, creds)
+            cl.stubs = {"kv": rpc_grpc.KVStub(cl.ch), "auth": rpc_grpc.AuthStub(cl.ch),
+                        "maint": rpc_grpc.MaintenanceStub(cl.ch)}
+            _setup_alice(cl)
+            out = [cl.call("kv", "Range", A.RangeRequest(key=b"a/1")),            # user "client" not there yet
+                   cl.call("auth", "UserList", A.AuthUserListRequest())]
+            for step in [("auth", "UserAdd", A.AuthUserAddRequest(name="client", password="cpw")),
+                         ("auth", "UserGrantRole", A.AuthUserGrantRoleRequest(user="client", role="r1"))]:
+                out.append(cl.call(*step, token="root"))
+            out += [cl.call("kv", "Range", A.RangeRequest(key=b"a/1")),
+                    cl.call("kv", "Put", A.PutRequest(key=b"a/1", value=b"c")),
+                    cl.call("kv", "Range", A.RangeRequest(key=b"b")),
+                    cl.call("kv", "Put", A.PutRequest(key=b"b", value=b"c")),
+                    cl.call("auth", "UserList", A.AuthUserListRequest()),
+                    cl.call("maint", "Defragment", A.DefragmentRequest()),
+                    cl.call("kv", "Range", A.RangeRequest(key=b"b"), "root")]   # a token wins
+            outs.append(out)
+            cl.close()
+        finally:
+            m.stop()
+    assert outs[1] == outs[0]
+    assert [o[0] for o in outs[0]] == ["error", "error", "ok", "ok", "ok", "ok", "error", "error", "error", "error", "ok"], outs[0]
