@@ -29,7 +29,7 @@ class MaintenanceService(Service, rpc_grpc.MaintenanceServicer):
             leader=s.leader_id, raftIndex=s.last_index, raftTerm=s.term,
             raftAppliedIndex=s.applied_index, isLearner=s.is_learner)
         if s.leader_id == 0:
-            resp.errors.append(errors.ErrNoLeader.message.removeprefix("etcdserver: "))
+            resp.errors.append(errors.ErrNoLeader.message)  # "etcdserver: no leader", as etcd 3.5.1
         resp.errors.extend(s.alarms.status_errors())  # "memberID:<decimal> alarm:NOSPACE "
         return resp
 

