@@ -185,12 +185,13 @@ class Cluster:
         return self.status(name).header.member_id
 
     def leader(self, timeout: float = 15.0) -> str:
-        """Name of the current leader, as reported by a live member's Maintenance.Status
-        (waits until some live member reports a leader that is itself live)."""
+        """Name of the current leader: a live member whose Maintenance.Status says it leads
+        (the one with the highest term, should an old leader not know yet); else the leader a
+        live member reports, if that one is live. Waits until there is one."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            ids, leaders = {}, set()
+            ids, leaders, selves = {}, set(), []
             for name in self._live():
                 try:
                     st = self.status(name, 1.0)
@@ -200,6 +201,10 @@ class Cluster:
                 ids[st.header.member_id] = name
                 if st.leader:
                     leaders.add(st.leader)
+                    if st.leader == st.header.member_id:
+                        selves.append((st.raftTerm, name))
+            if selves:
+                return max(selves)[1]
             for lid in leaders:
                 if lid in ids:
                     return ids[lid]
