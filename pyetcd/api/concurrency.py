@@ -32,6 +32,7 @@ from contextlib import aclosing
 import grpc
 
 from pyetcd import errors
+from pyetcd.keyrange import prefix_end
 from pyetcd.auth.context import client_identity
 from pyetcd.pb import kv as mvccpb
 from pyetcd.pb import raft_internal, rpc
@@ -60,16 +61,6 @@ def recipe_error(e: errors.EtcdError) -> errors.EtcdError:
     if e.code == _C.UNIMPLEMENTED:
         return e
     return errors.EtcdError(_C.UNKNOWN, e.message)
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """clientv3.GetPrefixRangeEnd: the smallest key above every key starting with ``prefix``."""
-    b = bytearray(prefix)
-    for i in range(len(b) - 1, -1, -1):
-        if b[i] < 0xFF:
-            b[i] += 1
-            return bytes(b[:i + 1])
-    return b"\x00"  # no end: every key from prefix on
 
 
 def lease_key(prefix: bytes, lease: int) -> bytes:

@@ -5,20 +5,14 @@ import sys
 
 from pyetcd.cli import printer as P
 from pyetcd.cli.goutil import hex_bytes
+from pyetcd.keyrange import prefix_end
 
 
 def _enc(s) -> bytes:
     return s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")
 
 
-def range_end_prefix(key: bytes) -> bytes:
-    """clientv3.GetPrefixRangeEnd."""
-    b = bytearray(key)
-    for i in range(len(b) - 1, -1, -1):
-        if b[i] < 0xFF:
-            b[i] += 1
-            return bytes(b[:i + 1])
-    return b"\x00"
+range_end_prefix = prefix_end  # clientv3.GetPrefixRangeEnd
 
 
 class SimplePrinter(P.Printer):

@@ -20,10 +20,11 @@ import time
 
 import grpc
 
+from pyetcd.keyrange import prefix_end
 from pyetcd.pb import rpc, rpc_grpc
 
 from .history import Op
-from .traffic import kv_list, prefix_end
+from .traffic import kv_list
 from .watchcheck import RevisionLog
 
 

@@ -23,6 +23,7 @@ from typing import Callable
 
 import grpc
 
+from pyetcd.keyrange import prefix_end
 from pyetcd.pb import kv as kvpb
 from pyetcd.pb import rpc, rpc_grpc
 
@@ -32,10 +33,6 @@ _DEFINITE = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED, gr
              grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE,
              grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.PERMISSION_DENIED}
 LEASE_TTL = 3600
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    return prefix[:-1] + bytes([prefix[-1] + 1])
 
 
 def kv_list(kv) -> list:

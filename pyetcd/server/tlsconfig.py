@@ -29,23 +29,27 @@ def _host_port(url: str) -> str:
 # "client-cert-auth = false" then).
 
 
+def _auto_tls(cfg, lg, info: TLSInfo, kind: str, urls: list[str]) -> TLSInfo:
+    """--auto-tls / --peer-auto-tls: etcd's self-signed fixtures, unless certs were given."""
+    if not info.empty():
+        lg.warn(f"ignoring {kind} auto TLS since certs given")
+        return info
+    import os
+
+    try:
+        return self_cert(lg, os.path.join(cfg.data_dir, "fixtures", kind), [_host_port(u) for u in urls],
+                         cfg.values.get("self-signed-cert-validity", 1))
+    except (TLSError, OSError) as e:
+        lg.fatal(f"failed to get {kind} self-signed certs", error=str(e))
+        raise SystemExit(1)
+
+
 def peer_tls(cfg, lg) -> TLSInfo:
     info = TLSInfo(cfg.peer_cert_file, cfg.peer_key_file, cfg.peer_trusted_ca_file,
                    cfg.peer_client_cert_auth, cfg.values.get("peer-crl-file", ""))
     lg.info("configuring peer listeners", **{"listen-peer-urls": cfg.listen_peer_urls})
     if cfg.peer_auto_tls:
-        if not info.empty():
-            lg.warn("ignoring peer auto TLS since certs given")
-        else:
-            import os
-
-            hosts = [_host_port(u) for u in cfg.listen_peer_urls]
-            try:
-                info = self_cert(lg, os.path.join(cfg.data_dir, "fixtures", "peer"), hosts,
-                                 cfg.values.get("self-signed-cert-validity", 1))
-            except (TLSError, OSError) as e:
-                lg.fatal("failed to get peer self-signed certs", error=str(e))
-                raise SystemExit(1)
+        info = _auto_tls(cfg, lg, info, "peer", cfg.listen_peer_urls)
     if not info.empty():
         lg.info("starting with peer TLS", **{"tls-info": str(info), "cipher-suites": []})
     for u in cfg.listen_peer_urls:
@@ -72,18 +76,7 @@ def client_tls(cfg, lg) -> TLSInfo:
                    cfg.client_crl_file)
     lg.info("configuring client listeners", **{"listen-client-urls": cfg.listen_client_urls})
     if cfg.auto_tls:
-        if not info.empty():
-            lg.warn("ignoring client auto TLS since certs given")
-        else:
-            import os
-
-            hosts = [_host_port(u) for u in cfg.listen_client_urls]
-            try:
-                info = self_cert(lg, os.path.join(cfg.data_dir, "fixtures", "client"), hosts,
-                                 cfg.values.get("self-signed-cert-validity", 1))
-            except (TLSError, OSError) as e:
-                lg.fatal("failed to get client self-signed certs", error=str(e))
-                raise SystemExit(1)
+        info = _auto_tls(cfg, lg, info, "client", cfg.listen_client_urls)
     return info
 
 
