@@ -9,9 +9,9 @@ etcdctl's `lock` and `elect` (which use the client-side recipes, not these RPCs)
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +32,13 @@ RPC_TIMEOUT = 30  # bounds every call, so a broken server fails the test instead
 
 
 @pytest.fixture(scope="module")
-def servers():
-    base = tempfile.mkdtemp(prefix="ellock-")
-    with procs.start_member("etcd", base) as e, procs.start_member("pyetcd", base) as p:
-        yield e, p
+def servers(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("ellock"))
+    try:
+        with procs.start_member("etcd", base) as e, procs.start_member("pyetcd", base) as p:
+            yield e, p
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _until(pred, what: str, limit: float = 20.0):
