@@ -9,15 +9,11 @@ from __future__ import annotations
 import os
 import random
 
+from pyetcd.etcdfmt.pb import uvarint
+
 
 def zigzag_varint(n: int) -> bytes:
-    u = (n << 1) if n >= 0 else ((-n << 1) - 1)
-    out = bytearray()
-    while u >= 0x80:
-        out.append((u & 0x7F) | 0x80)
-        u >>= 7
-    out.append(u)
-    return bytes(out)
+    return uvarint((n << 1) if n >= 0 else ((-n << 1) - 1))
 
 
 def key_bytes(n: int, size: int) -> bytes:
