@@ -11,7 +11,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 
 class FlagError(Exception):
@@ -65,22 +64,18 @@ def _parse_int(text: str) -> int:
 
 
 def parse_urls(text: str) -> list[str]:
-    """etcd's types.NewURLs: comma-separated, scheme http/https/unix(s), host:port, no path."""
-    urls = []
-    for raw in text.split(","):
-        raw = raw.strip()
-        if not raw:
-            continue
-        u = urlsplit(raw)
-        if u.scheme not in ("http", "https", "unix", "unixs"):
-            raise ValueError(f'URL scheme must be http, https, unix, or unixs: {raw}')
-        if u.scheme in ("http", "https"):
-            if u.port is None and ":" not in u.netloc:
-                raise ValueError(f'URL address does not have the form "host:port": {raw}')
-        if u.path not in ("", "/"):
-            raise ValueError(f"URL must not contain a path: {raw}")
-        urls.append(raw.rstrip("/"))
-    return sorted(urls)
+    """etcd's types.NewURLs over a comma-separated flag value (pyetcd.etcdfmt.membership.new_urls:
+    Go's url.Parse, host:port, no path, sorted), as strings; ValueError with etcd's text."""
+    from pyetcd.etcdfmt.membership import ConfigError as URLError
+    from pyetcd.etcdfmt.membership import new_urls
+
+    items = [raw for raw in text.split(",") if raw.strip()]
+    if not items:
+        return []
+    try:
+        return [str(u) for u in new_urls(items)]
+    except URLError as e:
+        raise ValueError(str(e)) from None
 
 
 # name -> (kind, default, help). Kinds: str, uint, int, bool, duration, urls.
