@@ -270,6 +270,7 @@ class EtcdServer:
         self.raft.start()
         self._tasks.append(asyncio.create_task(self._run_backend_commits(), name="backend-commit"))
         self._tasks.append(asyncio.create_task(run_expiry(self, self.lessor), name="lease-expiry"))
+        self.published = asyncio.Event()  # etcd's ReadyNotify: clients are served once it is set
         self._tasks.append(asyncio.create_task(self._publish_attributes(), name="publish"))
 
     async def _start_transport(self) -> None:
@@ -358,12 +359,20 @@ class EtcdServer:
         while not self._stopping:
             m = self.membership.members.get(self.member_id)
             if m is not None and m.name == self.cfg.name and m.client_urls == list(self.cfg.advertise_client_urls):
+                self.published.set()  # already in the store from an earlier run: nothing to wait for
                 return
             try:
                 await self.propose(req)
-                return
             except errors.EtcdError:
                 await asyncio.sleep(0.2)
+                continue
+            self.lg.info("published local member to cluster through raft", **{
+                "local-member-id": f"{self.member_id:x}",
+                "local-member-attributes": "{Name:%s ClientURLs:[%s]}" % (
+                    self.cfg.name, " ".join(self.cfg.advertise_client_urls)),
+                "cluster-id": f"{self.cluster_id:x}"})
+            self.published.set()
+            return
 
     def _on_leader_change(self, lead: int, is_leader: bool) -> None:
         if is_leader and not self._was_leader:
