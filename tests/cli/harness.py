@@ -4,10 +4,13 @@ match; revisions match because the command sequences do. What differs by nature 
 lease IDs, durations, remaining TTLs, zap log lines on stderr) is normalised before comparing."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 
 from pyetcd.testing import procs
@@ -34,7 +37,11 @@ def _env(extra=None):
     return env
 
 
-def run(cmd, args, stdin=None, env=None, timeout=30.0, kill_after=None) -> Result:
+def run(cmd, args, stdin=None, env=None, timeout=30.0, kill_after=None, lines=None) -> Result:
+    """kill_after: a command that runs until stopped (watch, lock) gets SIGTERM after that many
+    seconds. lines: or, once it has printed that many stdout lines (what the other tool printed
+    in its kill_after seconds) and half a second more for any surplus, bounded by ``timeout``,
+    so a slow start on a loaded machine is not mistaken for missing output."""
     inp = stdin.encode() if isinstance(stdin, str) else (stdin if stdin is not None else b"")
     if kill_after is None:
         p = subprocess.run(cmd + list(args), input=inp, capture_output=True, env=_env(env),
@@ -42,12 +49,35 @@ def run(cmd, args, stdin=None, env=None, timeout=30.0, kill_after=None) -> Resul
         return Result(p.returncode, p.stdout, p.stderr)
     p = subprocess.Popen(cmd + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=_env(env), start_new_session=True)
-    try:
-        out, err = p.communicate(inp, timeout=kill_after)
-    except subprocess.TimeoutExpired:
+    if not lines:  # nothing to wait for: the same fixed time as the other tool had
+        try:
+            out, err = p.communicate(inp, timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            out, err = p.communicate(timeout=10)
+        return Result(None, out, err)
+    bufs = {p.stdout: bytearray(), p.stderr: bytearray()}
+    readers = [threading.Thread(target=_drain, args=(f, bufs[f]), daemon=True) for f in bufs]
+    for t in readers:
+        t.start()
+    with contextlib.suppress(BrokenPipeError):
+        p.stdin.write(inp)
+        p.stdin.close()
+    deadline = time.monotonic() + max(timeout, kill_after)
+    while p.poll() is None and time.monotonic() < deadline and bufs[p.stdout].count(b"\n") < lines:
+        time.sleep(0.05)
+    if p.poll() is None:
+        time.sleep(0.5)
         p.terminate()
-        out, err = p.communicate(timeout=10)
-    return Result(None, out, err)
+    p.wait(10)
+    for t in readers:
+        t.join(10)
+    return Result(None, bytes(bufs[p.stdout]), bytes(bufs[p.stderr]))
+
+
+def _drain(f, buf: bytearray) -> None:
+    while chunk := os.read(f.fileno(), 65536):
+        buf += chunk
 
 
 def start_pair(base_dir: str):
@@ -88,7 +118,10 @@ class Pair:
         return run(pyetcdctl_cmd(), [*pre, *args], **kw)
 
     def both(self, *args, args_b=None, **kw):
-        return self.etcdctl(*args, **kw), self.pyetcdctl(*(args_b or args), **kw)
+        ra = self.etcdctl(*args, **kw)
+        if kw.get("kill_after") is not None:  # wait for as many lines as etcdctl printed
+            kw["lines"] = ra.out.count(b"\n")
+        return ra, self.pyetcdctl(*(args_b or args), **kw)
 
     def normalise(self, data: bytes, side: str) -> bytes:
         data = _LOG_LINE.sub(b"", data)
