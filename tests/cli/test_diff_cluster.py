@@ -99,7 +99,8 @@ def test_member_learner_lifecycle(pair, fmt):
             # the learner's random id is varint-encoded here: compare the member names and URLs only
             assert re.findall(rb"default|newbie|http://[0-9.:]+", oa) == re.findall(rb"default|newbie|http://[0-9.:]+", ob) or \
                 sorted(re.findall(rb"http://[0-9.:]+", oa)) == sorted(re.findall(rb"http://[0-9.:]+", ob))
-        else:
+        else:  # a table's column width follows the random id's length (%x has no padding)
+            oa, ob = (re.sub(rb"-{2,}", b"--", re.sub(rb" {2,}", b" ", o)) for o in (oa, ob))
             assert sorted(oa.split(b"\n")) == sorted(ob.split(b"\n"))
     pair.compare(["member", "promote", f"{ida:x}"], args_b=["member", "promote", f"{idb:x}"])
     if fmt == "json":  # the member list in the answer follows the (random) member ids
