@@ -88,6 +88,9 @@ ErrLeaderChanged = _e(_C.UNAVAILABLE, "etcdserver: leader changed")
 ErrNotCapable = _e(_C.UNAVAILABLE, "etcdserver: not capable")
 ErrStopped = _e(_C.UNAVAILABLE, "etcdserver: server stopped")
 ErrTimeout = _e(_C.UNAVAILABLE, "etcdserver: request timed out")
+# A proposal that Raft never took (no leader until the request timeout): etcd 3.5 returns the raw
+# context error, which has no gRPC mapping.
+ErrProposalDeadline = _e(_C.UNKNOWN, "context deadline exceeded")
 ErrTimeoutDueToLeaderFail = _e(_C.UNAVAILABLE,
                                "etcdserver: request timed out, possibly due to previous leader failure")
 ErrTimeoutDueToConnectionLost = _e(_C.UNAVAILABLE,

@@ -416,9 +416,15 @@ class EtcdServer:
         fut = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
         lead = self.raft.lead
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout  # etcd's one context for both waits
         try:
-            await hand_to_raft()
-            return await asyncio.wait_for(fut, self.request_timeout)
+            try:  # waits while there is no leader (etcd's node blocks the proposal likewise)
+                await asyncio.wait_for(hand_to_raft(), self.request_timeout)
+            except asyncio.TimeoutError:
+                self.proposals_timed_out += 1
+                raise errors.ErrProposalDeadline from None
+            return await asyncio.wait_for(fut, max(deadline - loop.time(), 0.001))
         except asyncio.TimeoutError:
             self.proposals_timed_out += 1
             raise (errors.ErrTimeoutDueToLeaderFail if self.raft.lead != lead else errors.ErrTimeout) from None

@@ -231,10 +231,13 @@ class RaftNode:
                     node.step(Message.from_pb(m))
                 except RaftError:
                     pass  # as etcd's node loop: a network message the core refuses is dropped
-        if self._props:
-            props, self._props = self._props, []
+        # etcd's node takes no proposal while there is no leader (its propc is nil): proposals
+        # wait here until one is known or their caller's request timeout ends them.
+        if self._props and self.lead != 0:
+            props, self._props = [p for p in self._props if not p[1].done()], []
             try:
-                node.propose_batch([d for d, _ in props])
+                if props:
+                    node.propose_batch([d for d, _ in props])
             except ProposalDropped:
                 self.proposals_dropped += len(props)
                 err = errors.ErrNoLeader if self.lead == 0 else errors.ErrTimeout
@@ -245,8 +248,8 @@ class RaftNode:
                 for _, fut in props:
                     if not fut.done():
                         fut.set_result(None)
-        if self._conf_props:
-            ccs, self._conf_props = self._conf_props, []
+        if self._conf_props and self.lead != 0:
+            ccs, self._conf_props = [p for p in self._conf_props if not p[1].done()], []
             for cc, fut in ccs:
                 try:
                     node.propose_conf_change(cc)
@@ -267,17 +270,14 @@ class RaftNode:
         if self._readers and not self._read_rounds:
             # One round in flight at a time (etcd's linearizableReadLoop): readers arriving
             # meanwhile wait for the next round, so one heartbeat quorum serves many reads.
-            if self.lead == 0:
-                readers, self._readers = self._readers, []
-                for fut in readers:
-                    if not fut.done():
-                        fut.set_exception(errors.ErrNoLeader)
-            else:
-                self._read_seq += 1
-                ctx = struct.pack(">Q", self._read_seq)
-                self._read_rounds[ctx] = (self._readers, time.monotonic())
-                self._readers = []
-                node.read_index(ctx)
+            # Without a leader Raft drops the request; as etcd, the round is asked again every
+            # 500 ms until a new leader fails it ("leader changed") or the caller's request
+            # timeout ends it ("request timed out").
+            self._read_seq += 1
+            ctx = struct.pack(">Q", self._read_seq)
+            self._read_rounds[ctx] = (self._readers, time.monotonic())
+            self._readers = []
+            node.read_index(ctx)
 
     async def _handle_ready(self, rd) -> None:
         if rd.soft_state is not None:
@@ -366,7 +366,9 @@ class RaftNode:
         if old != ss.lead:
             self.lg.info("raft leader changed", **{"leader": f"{ss.lead:x}", "term": self.term,
                                                    "is-leader": is_leader})
-            # Read rounds in flight belonged to the old leader: their callers retry.
+        if ss.lead != 0 and ss.lead != old:
+            # etcd's leaderChanged (a new, known leader; not the loss of one): read rounds in
+            # flight fail with "leader changed", and their callers retry.
             for ctx, (futs, _) in list(self._read_rounds.items()):
                 for fut in futs:
                     if not fut.done():
