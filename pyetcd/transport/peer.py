@@ -107,6 +107,7 @@ class Peer:
 
     async def close(self) -> None:
         self._closed = True
+        self.wake.set()
         self.task.cancel()
         try:
             await self.task
@@ -179,9 +180,13 @@ class Peer:
                               url=self._channel_target)
                 call.add_done_callback(lambda _c: self.wake.set())
                 while True:
-                    if not self.queue:
+                    if not self.queue and not self._closed:
                         self.wake.clear()
                         await self.wake.wait()
+                    if self._closed:
+                        # close() cancels this task, but Python 3.11's wait_for loses a
+                        # cancellation that meets the stream's first answer; close() also wakes us.
+                        raise asyncio.CancelledError()
                     if call.done() or self._reconnect:
                         if self._reconnect:
                             raise StreamClosed()

@@ -245,11 +245,16 @@ class WatchableStore:
         """Start the catch-up task (inside the running loop)."""
         if self._task is None:
             self._wake = asyncio.Event()
+            self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self._run(), name="watch-sync")
 
     async def stop(self) -> None:
         t, self._task = self._task, None
         if t is not None:
+            # The flag as well as the cancel: Python 3.11's wait_for loses a cancellation that
+            # arrives as the wake event fires.
+            self._stopping = True
+            self._wake.set()
             t.cancel()
             try:
                 await t
@@ -258,7 +263,7 @@ class WatchableStore:
 
     async def _run(self) -> None:
         wake = self._wake
-        while True:
+        while not self._stopping:
             wake.clear()
             progressed = 0
             if self.victims:

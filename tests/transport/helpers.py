@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 
 from pyetcd.pb import raftpb
@@ -15,7 +16,22 @@ def run(coro, timeout: float = 60.0):
     """Run an async test body with an overall bound (a hang fails instead of blocking CI),
     on uvloop like the server (PYETCD_UVLOOP=0 for asyncio's own loop)."""
     async def bounded():
-        return await asyncio.wait_for(coro, timeout)
+        task = asyncio.ensure_future(coro)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:  # say where it hangs: every pending task's stack
+            out = io.StringIO()
+            for t in asyncio.all_tasks():
+                if t is not asyncio.current_task():
+                    out.write(f"task {t.get_name()}:\n")
+                    for f in t.get_stack():  # Cython frames have no line number
+                        out.write(f"  {f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}\n")
+            task.cancel()
+            raise AssertionError(f"test body did not finish in {timeout} s; pending tasks:\n{out.getvalue()}")
+        # Let gRPC's own tasks end before the loop closes: cancelling them there can crash grpcio.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if rest:
+            await asyncio.wait(rest, timeout=5)
+        return task.result()
     if os.environ.get("PYETCD_UVLOOP", "1") != "0":
         try:
             import uvloop
