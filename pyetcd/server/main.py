@@ -101,19 +101,6 @@ async def serve(cfg, lg: Logger, tls=None) -> int:
                  error=str(e), **({} if isinstance(e, TLSError) else {"urls": cfg.listen_client_urls}))
         await server.stop()
         return 1
-    # As etcd (serveCtx.serve waits on ReadyNotify): the client ports are bound, but requests are
-    # served only once this member's name and client URLs are committed, so a member that answers
-    # is listed by MemberList with its name.
-    stop = server.stop_event
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    ready = asyncio.ensure_future(server.published.wait())
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    stopping.cancel()
-    await g.start()
     metrics_http = None
     if cfg.listen_metrics_urls:  # /metrics and /health over HTTP/1.1 (grpc.aio cannot serve them)
         from pyetcd.api.metrics_http import MetricsHTTPServer
@@ -127,6 +114,19 @@ async def serve(cfg, lg: Logger, tls=None) -> int:
             await watch_store.stop()
             await server.stop()
             return 1
+    # As etcd (serveCtx.serve waits on ReadyNotify): the client ports are bound, but requests are
+    # served only once this member's name and client URLs are committed, so a member that answers
+    # is listed by MemberList with its name. The metrics URLs above answer at once, as etcd's do.
+    stop = server.stop_event
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ready = asyncio.ensure_future(server.published.wait())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    stopping.cancel()
+    await g.start()
     for addr, secure in listeners:
         if secure:
             lg.info("serving client traffic securely", address=addr)

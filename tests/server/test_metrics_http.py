@@ -237,6 +237,36 @@ def test_health_unhealthy_after_quorum_loss(tmp_path):
         assert value(fams, "etcd_server_health_success") == 1 + ok
 
 
+@pytest.mark.parametrize("kind", ["etcd", "pyetcd"])
+def test_lone_member_of_new_cluster_serves_health_not_clients(tmp_path, kind):
+    """One member of a new three-member cluster, its peers not started: it cannot publish its
+    attributes, so its client port takes no request (etcd's ReadyNotify), while its metrics URL
+    answers /health with 503 RAFT NO LEADER."""
+    import grpc
+
+    from pyetcd.pb import rpc, rpc_grpc
+    c = MetricsCluster(kind, str(tmp_path), size=3, proxy=False)
+    try:
+        name, m = next(iter(c.members.items()))
+        m.args = c._args(name, "new")
+        m.start()  # returns once the client port accepts connections
+        port = c.metrics_ports[name]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status, _, body = request(port, "/health")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, m.log_tail()
+                time.sleep(0.2)
+        assert (status, body) == (503, b'{"health":"false","reason":"RAFT NO LEADER"}\n')
+        with pytest.raises(grpc.RpcError) as ei:
+            rpc_grpc.KVStub(c.channel(name)).Range(rpc.RangeRequest(key=b"k", serializable=True), timeout=3)
+        assert ei.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        c.stop()
+
+
 def test_health_alarm_and_exclude_as_etcd(tmp_path):
     """An active NOSPACE alarm makes /health 503 `ALARM NOSPACE` unless `?exclude=NOSPACE`
     (exact, case-sensitive names; repeatable); etcd 3.5.1 ignores `?serializable=true`."""
