@@ -226,13 +226,21 @@ class Cluster:
                                            f"{self.members[name].log_tail()}")
                     time.sleep(0.2)
 
-    def move_leader(self, target: str, timeout: float = 10.0) -> None:
-        """Maintenance.MoveLeader, sent to the current leader."""
-        leader = self.leader()
+    def move_leader(self, target: str, timeout: float = 10.0, attempts: int = 3) -> None:
+        """Maintenance.MoveLeader, sent to the current leader. Raft gives a transfer one election
+        timeout to bring the target up to date and then drops it, and the server answers "leader
+        transfer took too long"; as an operator would, this asks again (up to `attempts` times)."""
         tid = self.member_id(target)
-        with self.channel(leader) as ch:
-            rpc_grpc.MaintenanceStub(ch).MoveLeader(rpc.MoveLeaderRequest(targetID=tid),
-                                                    timeout=timeout)
+        for attempt in range(attempts):
+            leader = self.leader()
+            try:
+                with self.channel(leader) as ch:
+                    rpc_grpc.MaintenanceStub(ch).MoveLeader(rpc.MoveLeaderRequest(targetID=tid),
+                                                            timeout=timeout)
+                return
+            except grpc.RpcError as e:
+                if "leader transfer took too long" not in (e.details() or "") or attempt == attempts - 1:
+                    raise
 
     def replace(self, name: str, timeout: float = 30.0) -> str:
         """Remove member ``name`` and add a fresh one with a new data dir; returns its name."""
