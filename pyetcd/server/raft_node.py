@@ -239,11 +239,10 @@ class RaftNode:
                 if props:
                     node.propose_batch([d for d, _ in props])
             except ProposalDropped:
-                self.proposals_dropped += len(props)
-                err = errors.ErrNoLeader if self.lead == 0 else errors.ErrTimeout
+                self.proposals_dropped += len(props)  # with a leader (e.g. while it transfers)
                 for _, fut in props:
                     if not fut.done():
-                        fut.set_exception(err)
+                        fut.set_exception(errors.ErrTimeout)
             else:
                 for _, fut in props:
                     if not fut.done():
@@ -255,7 +254,7 @@ class RaftNode:
                     node.propose_conf_change(cc)
                 except ProposalDropped:
                     if not fut.done():
-                        fut.set_exception(errors.ErrNoLeader if self.lead == 0 else errors.ErrTimeout)
+                        fut.set_exception(errors.ErrTimeout)
                     continue
                 if not fut.done():
                     fut.set_result(None)
